@@ -1,0 +1,239 @@
+"""The WSGI adapter (PEP 3333): a `RequestHead` becomes an environ and an app call.
+
+`WSGIAdapter.start` runs the app up to its first non-empty body piece (PEP 3333: headers go out
+with the first byte of body, not before) and returns a `WSGIResponse` that the worker drains at
+the client's pace. Every call into app code (the call, each `next()`, `close()`) runs in the
+request's own `contextvars.Context`, so a context variable set by one request never leaks into
+the next one on the same thread, even when a response is resumed on another worker.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from beemo import __version__
+from beemo.adapters.wsgi_streams import ErrorStream, FileWrapper, InputStream
+from beemo.errors import AppProtocolError
+from beemo.server.http.exchange import Exchange
+from beemo.server.http.messages import RequestHead
+
+__all__ = ["WSGIAdapter", "WSGIResponse"]
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+_ENVIRON_KEYS: dict[bytes, str | None] = {}
+_ENVIRON_KEYS_MAX = 4096
+
+
+def _environ_key(name: bytes) -> str | None:
+    """HTTP_* key of a header name; None for names with "_" (they could spoof a "-" name)."""
+    key = _ENVIRON_KEYS.get(name, "")
+    if key == "":
+        text = name.decode("latin-1").upper()
+        if "_" in text:
+            key = None
+        elif text in ("CONTENT-TYPE", "CONTENT-LENGTH"):
+            key = text.replace("-", "_")
+        else:
+            key = "HTTP_" + text.replace("-", "_")
+        if len(_ENVIRON_KEYS) >= _ENVIRON_KEYS_MAX:
+            _ENVIRON_KEYS.clear()
+        _ENVIRON_KEYS[name] = key
+    return key
+
+
+class WSGIResponse:
+    """The app's answer, drained by the worker: status, headers, then body pieces."""
+
+    __slots__ = ("_context", "_iterator", "_result", "body_length", "file", "head_sent",
+                 "headers", "pieces", "status")
+
+    def __init__(self) -> None:
+        self.status = ""
+        self.headers: list[tuple[str, str]] = []
+        self.head_sent = False  # write() already sent the head
+        self.pieces: list[bytes] | tuple[bytes, ...] = ()  # body ready to send now
+        self.body_length = -1  # total body length when the app gave it whole
+        self.file: FileWrapper | None = None  # a real file to send with sendfile
+        self._result: Any = None
+        self._iterator: Iterator[bytes] | None = None
+        self._context: contextvars.Context | None = None
+
+    def next_piece(self) -> bytes | None:
+        """The next body piece from the app's iterable, None at the end."""
+        if self._iterator is None or self._context is None:
+            return None
+        try:
+            piece = self._context.run(next, self._iterator)
+        except StopIteration:
+            self._iterator = None
+            return None
+        if type(piece) is not bytes:
+            piece = _check_bytes(piece)
+        return piece
+
+    def close(self) -> None:
+        """Call the iterable's close(), always, exactly once (PEP 3333)."""
+        result, self._result = self._result, None
+        self._iterator = None
+        close = getattr(result, "close", None)
+        if close is not None and self._context is not None:
+            self._context.run(close)
+
+
+def _check_bytes(piece: object) -> bytes:
+    if isinstance(piece, bytes):
+        return piece
+    if isinstance(piece, (bytearray, memoryview)):
+        return bytes(piece)
+    raise AppProtocolError(f"the app yielded {type(piece).__name__}, not bytes")
+
+
+class WSGIAdapter:
+    """Calls a WSGI app for each request.
+
+    Args:
+        app: the WSGI callable.
+        root_path: the URL prefix the app is mounted at (SCRIPT_NAME).
+        multithread: the value of `wsgi.multithread`.
+        error_logger: where `wsgi.errors` writes.
+    """
+
+    def __init__(self, app: WSGIApp, *, root_path: str = "", multithread: bool = True,
+                 error_logger: logging.Logger | None = None) -> None:
+        self.app = app
+        self.root_path = root_path.rstrip("/")
+        self._errors = ErrorStream(error_logger or logging.getLogger("beemo.error"))
+        self._base: dict[str, Any] = {
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": self._errors,
+            "wsgi.multithread": multithread,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
+            "SCRIPT_NAME": self.root_path,
+            "SERVER_SOFTWARE": f"beemo/{__version__}",
+        }
+        self._bases: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def environ(self, request: RequestHead, body: InputStream, server: tuple[str, int],
+                client: tuple[str, int] | None) -> dict[str, Any]:
+        """The PEP 3333 environ of `request`."""
+        base = self._bases.get(server)
+        if base is None:
+            base = self._bases[server] = dict(self._base, SERVER_NAME=server[0],
+                                              SERVER_PORT=str(server[1]))
+        environ = base.copy()
+        target = request.target
+        path, _, query = target.partition(b"?")
+        if path[:1] != b"/" and path != b"*":  # absolute-form (RFC 9112 3.2.2)
+            path = b"/" + path.split(b"://", 1)[-1].partition(b"/")[2]
+        path_info = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
+        root = self.root_path
+        if root and (path_info == root or path_info.startswith(root + "/")):
+            path_info = path_info[len(root):]
+        environ["REQUEST_METHOD"] = request.method
+        environ["PATH_INFO"] = path_info
+        environ["QUERY_STRING"] = query.decode("latin-1")
+        environ["RAW_URI"] = target.decode("latin-1")
+        environ["SERVER_PROTOCOL"] = "HTTP/" + request.http_version
+        environ["wsgi.input"] = body
+        if client is not None:
+            environ["REMOTE_ADDR"] = client[0]
+            environ["REMOTE_PORT"] = str(client[1])
+        else:
+            environ["REMOTE_ADDR"] = ""
+        for name, value in request.headers:
+            key = _environ_key(name)
+            if key is None:
+                continue
+            if key in environ:
+                glue = "; " if key == "HTTP_COOKIE" else ","
+                environ[key] += glue + value.decode("latin-1")
+            else:
+                environ[key] = value.decode("latin-1")
+        return environ
+
+    def start(self, request: RequestHead, exchange: Exchange, server: tuple[str, int],
+              client: tuple[str, int] | None) -> WSGIResponse:
+        """Call the app and run it up to its first body piece.
+
+        Raises:
+            Exception: whatever the app raised; the caller answers 500 and logs it.
+        """
+        response = WSGIResponse()
+        environ = self.environ(request, InputStream(exchange.read_body), server, client)
+
+        def write(data: bytes) -> None:
+            if not response.status:
+                raise AppProtocolError("write() called before start_response()")
+            if not response.head_sent:
+                exchange.write_head(response.status, response.headers)
+                response.head_sent = True
+            exchange.write_body(_check_bytes(data))
+
+        def start_response(status: str, headers: list[tuple[str, str]],
+                           exc_info: ExcInfo | None = None) -> Callable[[bytes], None]:
+            if exc_info is not None:
+                try:
+                    if response.head_sent:
+                        raise exc_info[1].with_traceback(exc_info[2])
+                finally:
+                    exc_info = None  # PEP 3333: break the traceback reference cycle
+            elif response.status:
+                raise AppProtocolError("start_response() called twice without exc_info")
+            if type(status) is not str or type(headers) is not list:
+                raise AppProtocolError("start_response() needs a str status and a list of "
+                                       "headers")
+            response.status = status
+            response.headers = headers
+            return write
+
+        context = response._context = contextvars.Context()
+        result = response._result = context.run(self.app, environ, start_response)
+        if type(result) is list or type(result) is tuple:
+            for piece in result:
+                if type(piece) is not bytes:
+                    result = [_check_bytes(p) for p in result]
+                    break
+            response.pieces = result
+            if not response.head_sent:
+                response.body_length = sum(map(len, result))
+        elif isinstance(result, FileWrapper) and _has_fileno(result):
+            response.file = result
+        else:
+            self._pull_first(response, result)
+        if not response.status:
+            raise AppProtocolError("the app returned without calling start_response()")
+        return response
+
+    @staticmethod
+    def _pull_first(response: WSGIResponse, result: Iterable[bytes]) -> None:
+        """Iterate until the first non-empty piece, so start_response has been called."""
+        assert response._context is not None
+        response._iterator = response._context.run(iter, result)
+        while True:
+            piece = response.next_piece()
+            if piece is None:
+                if not response.head_sent:
+                    response.body_length = 0
+                return
+            if piece:
+                response.pieces = (piece,)
+                return
+
+
+def _has_fileno(wrapper: FileWrapper) -> bool:
+    try:
+        wrapper.fileno()
+        wrapper.filelike.tell()
+    except (OSError, AttributeError, ValueError):  # io.UnsupportedOperation is both
+        return False
+    return True

@@ -1,0 +1,139 @@
+"""The `beemo` command: argv and $BEEMO_* -> Config -> app -> listeners -> Server.
+
+Every flag comes from the metadata of `beemo.config.Config`. A mistake (bad flag, bad value,
+unknown module, port in use) prints one line and exits non-zero: 2 for usage and configuration,
+1 for an app that cannot be loaded. No traceback, unless the app's own code raised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+from beemo import __version__
+from beemo.config import Config, options
+from beemo.errors import AppLoadError, ConfigError
+
+__all__ = ["build_parser", "main", "parse_config"]
+
+log = logging.getLogger("beemo.error")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def _typed(parse: Any, flag: str) -> Any:
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid value {text!r} for {flag}") from None
+
+    convert.__name__ = flag
+    return convert
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, generated from the Config fields."""
+    parser = _Parser(prog="beemo", description="Serve a WSGI app with Beemo: "
+                     "`beemo myproject.wsgi:application` or `beemo main:app`.",
+                     argument_default=argparse.SUPPRESS)
+    parser.add_argument("--version", action="version", version=f"beemo {__version__}")
+    for name, option, default in options():
+        help_text = f"{option.help} (default: {default!r})" if option.kind != "positional" \
+            else option.help
+        if option.env:
+            help_text += f" [$BEEMO_{name.upper()}]"
+        if option.kind == "positional":
+            parser.add_argument(name, metavar=option.metavar, help=help_text)
+        elif option.kind == "flag":
+            parser.add_argument(*option.flags, dest=name, help=help_text,
+                                action=argparse.BooleanOptionalAction)
+        elif option.kind == "append":
+            parser.add_argument(*option.flags, dest=name, help=help_text, action="append",
+                                metavar=option.metavar)
+        else:
+            parser.add_argument(*option.flags, dest=name, help=help_text,
+                                metavar=option.metavar, choices=option.choices,
+                                type=_typed(option.parse, option.flags[0]))
+    return parser
+
+
+def parse_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
+    """Build the Config from the command line over the environment over the defaults.
+
+    Raises:
+        ConfigError: a bad flag or value, in the command line or the environment.
+    """
+    values: dict[str, Any] = {}
+    for name, option, _ in options():
+        key = f"BEEMO_{name.upper()}"
+        if option.env and key in environ:
+            try:
+                values[name] = option.parse(environ[key])
+            except ValueError as exc:
+                raise ConfigError(f"${key}: {exc}") from None
+    given = vars(build_parser().parse_args(list(argv)))
+    if "bind" in given:
+        given["bind"] = tuple(word for value in given["bind"] for word in value.split())
+    values.update(given)
+    if not values.get("app"):
+        raise ConfigError("missing the app to serve, e.g. `beemo myproject.wsgi:application`")
+    try:
+        return Config(**values)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `beemo` command; returns the exit status."""
+    try:
+        config = parse_config(sys.argv[1:] if argv is None else argv, os.environ)
+    except ConfigError as exc:
+        print(f"beemo: error: {exc}", file=sys.stderr)
+        return ConfigError.exit_status
+    from beemo.log import configure
+
+    configure(config.log_level, config.access_log)
+    try:
+        return _serve(config)
+    except (ConfigError, AppLoadError) as exc:
+        print(f"beemo: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+
+
+def _serve(config: Config) -> int:
+    from beemo.adapters.wsgi import WSGIAdapter
+    from beemo.loading import detect_interface, load_app
+    from beemo.server.listeners import bind
+    from beemo.server.workers import Server
+
+    if config.chdir:
+        try:
+            os.chdir(config.chdir)
+        except OSError as exc:
+            raise ConfigError(f"--chdir {config.chdir}: {exc.strerror}") from None
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    app = load_app(config.app, config.factory)
+    interface = detect_interface(app) if config.interface == "auto" else config.interface
+    if interface == "asgi":
+        raise ConfigError(f"{config.app} is an ASGI app; this Beemo version serves WSGI only")
+    listeners = []
+    try:
+        for address in config.bind:
+            listeners.append(bind(address, config.backlog))
+    except ConfigError:
+        for listener in listeners:
+            listener.sock.close()
+        raise
+    log.info("Starting beemo %s", __version__)
+    adapter = WSGIAdapter(app, root_path=config.root_path, multithread=config.threads > 1)
+    Server(config, adapter.start, listeners).run()
+    return 0

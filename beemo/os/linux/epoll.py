@@ -1,0 +1,82 @@
+"""Linux backend: one epoll set shared by every worker thread, with EPOLLONESHOT.
+
+Why one-shot: when an fd fires, the kernel disarms it before any other `epoll_wait` can see it,
+so exactly one worker owns a ready connection until it calls `rearm` (EPOLL_CTL_MOD). Several
+threads may block in `poll` on the same set; Linux wakes one waiter per ready event.
+
+Facts this relies on (trio's `_io_epoll.py` notes):
+- an fd silenced by ONESHOT stays in the set until it is closed, so closing is the unregister;
+- a stale fd can deliver at most one spurious event, so callers must ignore fds they do not know;
+- re-arming is MOD, with ADD as the fallback on ENOENT;
+- ONESHOT cannot be combined with EPOLLEXCLUSIVE.
+
+`wake()` makes every current and future `poll` return at once: the wakeup socket is registered
+level-triggered and never drained, which is only used to stop the workers.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import sys
+
+from beemo.os.interest import READ, WRITE
+
+__all__ = ["EpollPoller"]
+
+if sys.platform.startswith("linux"):
+    _ONESHOT = select.EPOLLONESHOT
+    _RDHUP = select.EPOLLRDHUP
+else:  # the module must import everywhere; it is only instantiated on Linux
+    _ONESHOT = 1 << 30
+    _RDHUP = 0x2000
+
+
+class EpollPoller:
+    """One-shot epoll set shared by all worker threads."""
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        self._epoll.register(self._wake_reader.fileno(), READ)
+        self._modify = self._epoll.modify
+        self._poll = self._epoll.poll
+
+    def register(self, fd: int, interest: int) -> None:
+        """Start watching `fd`, armed once for `interest` (READ or WRITE)."""
+        self._epoll.register(fd, interest | _ONESHOT)
+
+    def rearm(self, fd: int, interest: int) -> None:
+        """Arm `fd` again after its one-shot event was delivered."""
+        try:
+            self._modify(fd, interest | _ONESHOT)
+        except FileNotFoundError:
+            self._epoll.register(fd, interest | _ONESHOT)
+
+    def unregister(self, fd: int) -> None:
+        """Stop watching `fd`; a no-op when it is already gone."""
+        try:
+            self._epoll.unregister(fd)
+        except (FileNotFoundError, ValueError, OSError):
+            pass
+
+    def poll(self, timeout: float | None, max_events: int) -> list[tuple[int, int]]:
+        """Wait for ready fds: a list of (fd, readiness bits), each fd now disarmed.
+
+        May contain fds the caller never registered (the wakeup socket): ignore them.
+        """
+        return self._poll(-1 if timeout is None else timeout, max_events)
+
+    def wake(self) -> None:
+        """Make every `poll` return now and from now on (used to stop the workers)."""
+        try:
+            self._wake_writer.send(b"\0")
+        except BlockingIOError:
+            pass  # the buffer is full: a wakeup is already pending
+
+    def close(self) -> None:
+        self._epoll.close()
+        self._wake_reader.close()
+        self._wake_writer.close()

@@ -1,0 +1,1 @@
+"""The server core: transport, events, http, and the workers that wire them."""

@@ -1,0 +1,221 @@
+"""One HTTP/1.1 server connection, sans-I/O: bytes in, messages out; responses in, bytes out.
+
+The caller feeds received bytes with `receive_data` (b"" for EOF) and pulls messages with
+`next_event`: a `RequestHead`, then `Body` pieces, then `EndOfMessage`, or a `Signal` when it
+must read more (NEED_DATA), finish the current response first (PAUSED: a pipelined request is
+queued behind it), or close (CONNECTION_CLOSED). Responses go out through `send_head`,
+`send_body` and `send_end`, which return the bytes to write. `next_interest` tells the caller
+what to wait for next. No sockets, threads or clocks: the Date/Server stamp comes in as text.
+
+Keep-alive is decided here: the request's (HTTP/1.1 default, HTTP/1.0 on request), the
+response's framing, and whether the request body was read. Body left unread after a response is
+drained (read and discarded) up to `DRAIN_LIMIT` bytes; past that, or when the client still
+waits for a 100 Continue that never came, the connection closes instead.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from beemo.config import Limits
+from beemo.errors import AppProtocolError, ProtocolError
+from beemo.os.interest import READ
+from beemo.server.http.messages import (
+    CONNECTION_CLOSED,
+    NEED_DATA,
+    PAUSED,
+    Body,
+    EndOfMessage,
+    RequestHead,
+    Signal,
+)
+from beemo.server.http.parser import Message, RequestParser
+from beemo.server.http.response import Framing, render_error, render_head
+from beemo.server.http.state import Phase, Step, advance
+
+__all__ = ["CLOSE", "CONTINUE", "DRAIN_LIMIT", "HTTPConnection", "READ"]
+
+CLOSE = 0  # next_interest(): the connection is finished
+DRAIN_LIMIT = 1 << 20
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class HTTPConnection:
+    """The server side of one HTTP/1.1 connection."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._queue: deque[Message] = deque()
+        self._parser = RequestParser(limits, self._queue)
+        self.phase = Phase.AWAIT_REQUEST
+        self.request: RequestHead | None = None
+        self._request_done = True
+        self._body_started = False
+        self._continue_sent = False
+        self._drained = 0
+        self._peer_closed = False
+        self._keep_alive = False
+        self._framing = Framing.NONE
+        self._remaining = -1
+
+    # ---- input ---------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the socket (b"" when the client closed its side).
+
+        Raises:
+            ProtocolError: the bytes are not valid HTTP/1.1 or break a limit; answer with
+                `send_error` and close.
+        """
+        if data:
+            self._parser.feed(data)
+        else:
+            self._peer_closed = True
+
+    def next_event(self) -> RequestHead | Body | EndOfMessage | Signal:
+        """The next message, or a `Signal` saying why there is none yet."""
+        queue = self._queue
+        while queue:
+            message = queue[0]
+            if type(message) is RequestHead:
+                if self.phase is not Phase.AWAIT_REQUEST:
+                    return PAUSED
+                queue.popleft()
+                self.phase = advance(self.phase, Step.REQUEST_HEAD)
+                self.request = message
+                self._request_done = self._body_started = self._continue_sent = False
+                return message
+            queue.popleft()
+            if type(message) is EndOfMessage:
+                self._request_done = True
+            else:
+                self._body_started = True
+            if self.phase is not Phase.AWAIT_REQUEST:
+                return message
+            # Body of a request already answered: drain it.
+            if type(message) is Body:
+                self._drained += len(message.data)
+                if self._drained > DRAIN_LIMIT:
+                    self.phase = advance(self.phase, Step.CLOSE)
+                    return CONNECTION_CLOSED
+        if self._peer_closed or self.phase is Phase.CLOSING:
+            return CONNECTION_CLOSED
+        return NEED_DATA
+
+    def wants_continue(self) -> bool:
+        """True when the client waits for a 100 Continue before it sends the body."""
+        request = self.request
+        return (request is not None and request.expect_continue and not self._continue_sent
+                and not self._body_started and self.phase is Phase.HANDLING)
+
+    def send_continue(self) -> bytes:
+        """The interim 100 Continue, sent when the app starts reading the body."""
+        self._continue_sent = True
+        return CONTINUE
+
+    # ---- output --------------------------------------------------------------------------
+
+    def send_head(self, status: str, headers: list[tuple[str, str]], stamp: str,
+                  close: bool = False, body_length: int = -1) -> bytes:
+        """Render the response head.
+
+        Args:
+            status, headers: the app's "200 OK" style status and (name, value) pairs.
+            stamp: the current Date and Server lines.
+            close: force `Connection: close` (the server is draining).
+            body_length: the whole body's length when the app gave it at once: used as the
+                Content-Length when the app set none, instead of chunked encoding.
+
+        Raises:
+            AppProtocolError: the status or headers are malformed.
+        """
+        request = self.request
+        assert request is not None
+        head = render_head(status, headers, head_request=request.method == "HEAD",
+                           http10=request.http_version == "1.0",
+                           keep_alive=request.keep_alive and not close, stamp=stamp,
+                           body_length=body_length)
+        self.phase = advance(self.phase, Step.RESPONSE_HEAD)
+        self._framing = head.framing
+        self._remaining = head.length
+        self._keep_alive = head.keep_alive
+        return head.data
+
+    def send_body(self, data: bytes) -> bytes:
+        """Frame a piece of the response body.
+
+        Raises:
+            AppProtocolError: more bytes than the declared Content-Length.
+        """
+        framing = self._framing
+        if framing is Framing.LENGTH:
+            self._remaining -= len(data)
+            if self._remaining < 0:
+                self._keep_alive = False
+                raise AppProtocolError("response body longer than its Content-Length")
+            return data
+        if framing is Framing.CHUNKED:
+            return b"%x\r\n%b\r\n" % (len(data), data) if data else b""
+        if framing is Framing.UNTIL_CLOSE:
+            return data
+        return b""
+
+    def raw_body_remaining(self) -> int:
+        """Bytes still owed under Content-Length framing (for sendfile), else -1."""
+        return self._remaining if self._framing is Framing.LENGTH else -1
+
+    def count_raw_body(self, sent: int) -> None:
+        """Account for `sent` body bytes written without `send_body` (sendfile)."""
+        self._remaining -= sent
+
+    def send_end(self) -> bytes:
+        """Finish the response and decide whether the connection is reused.
+
+        Raises:
+            AppProtocolError: fewer bytes than the declared Content-Length (the connection
+                closes, since the client can no longer frame the stream).
+        """
+        framing = self._framing
+        self.phase = advance(self.phase, Step.RESPONSE_END)
+        if framing is Framing.LENGTH and self._remaining > 0:
+            self.phase = advance(self.phase, Step.CLOSE)
+            raise AppProtocolError("response body shorter than its Content-Length")
+        if not self._reusable():
+            self.phase = advance(self.phase, Step.CLOSE)
+        else:
+            self._drained = 0
+        return b"0\r\n\r\n" if framing is Framing.CHUNKED else b""
+
+    def _reusable(self) -> bool:
+        if not self._keep_alive or self._peer_closed:
+            return False
+        if self._request_done:
+            return True
+        request = self.request
+        # The client still waits for a 100 Continue: it may never send the body to drain.
+        return not (request is not None and request.expect_continue and not self._body_started)
+
+    def send_error(self, status: int, message: str, stamp: str) -> bytes:
+        """A complete error response; the connection closes after it."""
+        self.phase = advance(self.phase, Step.CLOSE)
+        return render_error(status, message, stamp)
+
+    def close(self) -> None:
+        """Read no further requests (an error, or the server is stopping)."""
+        self.phase = advance(self.phase, Step.CLOSE)
+
+    @property
+    def between_requests(self) -> bool:
+        """True when no request is in progress or partly received: safe to close now."""
+        return (self.phase is Phase.AWAIT_REQUEST and self._request_done and not self._queue
+                and not self._parser.head_started)
+
+    @property
+    def responding(self) -> bool:
+        """True when a response head is out and its body is not finished."""
+        return self.phase is Phase.RESPONDING
+
+    def next_interest(self) -> int:
+        """READ to wait for more of a request, or CLOSE once the output is flushed."""
+        return CLOSE if self.phase is Phase.CLOSING or self._peer_closed else READ
+
+

@@ -1,0 +1,175 @@
+"""Request parsing: the only module that imports httptools.
+
+httptools (llhttp) is strict by default and already rejects most of what RFC 9112 says a server
+must: Content-Length together with Transfer-Encoding, repeated or malformed Content-Length, a
+final transfer coding other than chunked, bad chunk framing, bare CR or LF, control bytes in
+header values, whitespace before a colon, obsolete line folding. This module adds what llhttp
+leaves to the server: the size limits, the Host rules, the HTTP version, Expect, and the
+"Transfer-Encoding in HTTP/1.0" rule (RFC 9112 section 6.1).
+
+The callbacks only append messages to the queue given at construction. After a message that
+ends the connection (no keep-alive, or an Upgrade this server does not perform), nothing more is
+parsed: no byte after it can ever be read as a new request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+
+import httptools
+
+from beemo.config import Limits
+from beemo.errors import ProtocolError
+from beemo.server.http.messages import END_OF_MESSAGE, Body, EndOfMessage, Header, RequestHead
+
+__all__ = ["RequestParser"]
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_METHODS: dict[bytes, str] = {}
+Message = RequestHead | Body | EndOfMessage
+
+
+class RequestParser:
+    """Feeds bytes to llhttp and queues `RequestHead`, `Body` and `EndOfMessage` values.
+
+    Args:
+        limits: the request size limits.
+        queue: where parsed messages are appended, in order.
+    """
+
+    def __init__(self, limits: Limits, queue: deque[Message]) -> None:
+        self._limits = limits
+        self._queue = queue
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers: list[Header] = []
+        self._trailers: list[Header] | None = None
+        self._in_head = True
+        self._head_bytes = 0
+        self._heads_seen = 0
+        self._closing = False  # the head being parsed is the connection's last request
+        self.finished = False  # no further request may be parsed on this connection
+
+    @property
+    def head_started(self) -> bool:
+        """True when bytes of a request head are buffered but the head is incomplete."""
+        return self._in_head and self._head_bytes > 0
+
+    def feed(self, data: bytes) -> None:
+        """Parse `data`; raises `ProtocolError` on a malformed or over-limit request."""
+        if self.finished:
+            return
+        heads_before = self._heads_seen
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.finished = True  # Beemo does not switch protocols here: answer, then close
+            return
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, ProtocolError):
+                raise exc.__context__ from None
+            raise ProtocolError(400, "Bad Request") from exc
+        except httptools.HttpParserError as exc:
+            if self.finished:
+                return
+            raise self._error_for(exc, data) from None
+        if self._in_head:
+            self._count_head_bytes(len(data), restarted=self._heads_seen != heads_before)
+
+    def _count_head_bytes(self, size: int, restarted: bool) -> None:
+        # A head still incomplete after this feed: bound what llhttp buffers for it. When a head
+        # completed in this feed, the new partial one is at most `size` bytes (an overestimate).
+        self._head_bytes = size if restarted else self._head_bytes + size
+        if self._head_bytes > self._limits.max_head_size:
+            if not self._headers and len(self._url) > self._limits.request_line:
+                raise ProtocolError(414, "URI Too Long")
+            raise ProtocolError(431, "Request Header Fields Too Large")
+
+    def _error_for(self, exc: httptools.HttpParserError, data: bytes) -> ProtocolError:
+        message = str(exc) or "Bad Request"
+        if isinstance(exc, httptools.HttpParserInvalidMethodError):
+            method = data.split(b" ", 1)[0]
+            if _TOKEN.fullmatch(method) and b" " in data[:64]:
+                return ProtocolError(501, "Not Implemented: unknown method")
+            return ProtocolError(400, "Bad Request: invalid method")
+        if "HTTP version" in message:
+            return ProtocolError(505, "HTTP Version Not Supported")
+        return ProtocolError(400, f"Bad Request: {message}")
+
+    # httptools callbacks: they only validate and append.
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self._limits.request_line:
+            raise ProtocolError(414, "URI Too Long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) + len(value) + 2 > self._limits.request_field_size:
+            raise ProtocolError(431, "Request Header Fields Too Large")
+        if self._trailers is not None:
+            self._trailers.append((name, value))
+            fields = len(self._trailers)
+        else:
+            self._headers.append((name, value))
+            fields = len(self._headers)
+        if fields > self._limits.request_fields:
+            raise ProtocolError(431, "Request Header Fields Too Large")
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise ProtocolError(505, "HTTP Version Not Supported")
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method)
+        if method is None:
+            method = _METHODS.setdefault(raw_method, raw_method.decode("ascii"))
+        headers = self._headers
+        expect_continue = _check_headers(headers, version)
+        keep_alive = parser.should_keep_alive()
+        if keep_alive and parser.should_upgrade():
+            keep_alive = False
+        self._queue.append(RequestHead(method, self._url, version, headers, keep_alive,
+                                       expect_continue))
+        self._url = b""
+        self._headers = []
+        self._trailers = []
+        self._in_head = False
+        self._heads_seen += 1
+        if not keep_alive:
+            self._closing = True
+
+    def on_body(self, body: bytes) -> None:
+        self._queue.append(Body(body))
+
+    def on_message_complete(self) -> None:
+        trailers = self._trailers
+        self._queue.append(EndOfMessage(tuple(trailers)) if trailers else END_OF_MESSAGE)
+        self._trailers = None
+        self._in_head = True
+        self._head_bytes = 0
+        if self._closing:
+            self.finished = True
+
+
+def _check_headers(headers: list[Header], version: str) -> bool:
+    """Apply the Host, Transfer-Encoding and Expect rules; True when 100-continue is expected."""
+    hosts = 0
+    expect_continue = False
+    for name, value in headers:
+        size = len(name)
+        if size == 4 and name.lower() == b"host":
+            hosts += 1
+        elif size == 17 and version == "1.0" and name.lower() == b"transfer-encoding":
+            # RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing cannot be trusted.
+            raise ProtocolError(400, "Bad Request: Transfer-Encoding in an HTTP/1.0 request")
+        elif size == 6 and name.lower() == b"expect":
+            if value.lower() != b"100-continue":
+                raise ProtocolError(417, "Expectation Failed")
+            expect_continue = version == "1.1"
+    if hosts > 1:
+        raise ProtocolError(400, "Bad Request: more than one Host header")
+    if hosts == 0 and version == "1.1":
+        raise ProtocolError(400, "Bad Request: missing Host header")  # RFC 9112 3.2
+    return expect_continue

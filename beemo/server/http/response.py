@@ -1,0 +1,156 @@
+"""Response heads: validate the app's status and headers, choose the framing, render bytes.
+
+Framing (RFC 9112 section 6): no body for HEAD, 1xx, 204 and 304; the app's Content-Length when
+it gives one; otherwise chunked for HTTP/1.1 clients and close-delimited for HTTP/1.0 ones.
+Hop-by-hop fields are the server's business: an app's Transfer-Encoding is dropped (Beemo frames
+the body itself) and an app's `Connection: close` closes the connection after the response.
+
+Header names and values are checked so no app can split a response: a name must be an RFC 9110
+token, and the rendered head must hold exactly the line breaks Beemo put there.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from http import HTTPStatus
+from typing import NamedTuple
+
+from beemo.errors import AppProtocolError
+
+__all__ = ["Framing", "RenderedHead", "render_error", "render_head", "status_code"]
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_SPECIAL = frozenset(("content-length", "transfer-encoding", "connection", "date", "server"))
+_NAME_CACHE: dict[str, str] = {}  # validated header name -> its lower-case form
+_NAME_CACHE_MAX = 4096
+
+
+class Framing(enum.Enum):
+    NONE = "no body"
+    LENGTH = "content-length"
+    CHUNKED = "chunked"
+    UNTIL_CLOSE = "until close"
+
+
+class RenderedHead(NamedTuple):
+    data: bytes
+    framing: Framing
+    length: int  # the declared Content-Length, or -1
+    keep_alive: bool
+
+
+def status_code(status: str) -> int:
+    """The numeric code of a WSGI-style status line ("200 OK"); AppProtocolError if malformed."""
+    code = status[:3]
+    if len(status) < 3 or not code.isdigit() or (len(status) > 3 and status[3] != " "):
+        raise AppProtocolError(f"malformed status {status!r}: expected '200 OK' style")
+    value = int(code)
+    if value < 100:
+        raise AppProtocolError(f"malformed status {status!r}: code below 100")
+    return value
+
+
+def _lower_name(name: str) -> str:
+    lowered = _NAME_CACHE.get(name)
+    if lowered is None:
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise AppProtocolError(f"invalid response header name {name!r}")
+        if len(_NAME_CACHE) >= _NAME_CACHE_MAX:
+            _NAME_CACHE.clear()
+        lowered = _NAME_CACHE[name] = name.lower()
+    return lowered
+
+
+def render_head(status: str, headers: list[tuple[str, str]], *, head_request: bool,
+                http10: bool, keep_alive: bool, stamp: str,
+                body_length: int = -1) -> RenderedHead:
+    """Render a response head.
+
+    Args:
+        status: "200 OK" style status line, without the protocol.
+        headers: the app's (name, value) pairs, latin-1 strings.
+        head_request: the request was HEAD: keep the headers, send no body.
+        http10: the request was HTTP/1.0: no chunked encoding, keep-alive only if asked.
+        keep_alive: the request allows the connection to be reused.
+        stamp: "date: ...\\r\\nserver: beemo\\r\\n", refreshed once a second by the caller.
+        body_length: the length of the whole body when known up front; it becomes the
+            Content-Length when the app set none (no chunked encoding needed).
+
+    Returns:
+        The bytes, the framing of the body, the declared length (or -1), and whether the
+        connection may be reused after this response.
+
+    Raises:
+        AppProtocolError: malformed status, header name, value or Content-Length.
+    """
+    code = status_code(status)
+    lines = ["HTTP/1.1 ", status, "\r\n"]
+    length = -1
+    custom_stamp = False
+    for name, value in headers:
+        lowered = _lower_name(name)
+        if lowered in _SPECIAL:
+            if lowered == "content-length":
+                if not value.isdigit() or not value.isascii() or length not in (-1, int(value)):
+                    raise AppProtocolError(f"invalid Content-Length {value!r}")
+                length = int(value)
+            elif lowered == "transfer-encoding":
+                continue
+            elif lowered == "connection":
+                if "close" in value.lower():
+                    keep_alive = False
+                continue
+            else:
+                custom_stamp = True
+        lines.append(f"{name}: {value}\r\n")
+    # Every element from index 2 on ends with exactly one CRLF we wrote; the stamp has its own.
+    breaks = len(lines) - 2
+    if custom_stamp:
+        stamp = _merge_stamp(stamp, headers)
+    lines.append(stamp)
+    after_stamp = len(lines)
+    if head_request or code < 200 or code == 204 or code == 304:
+        framing = Framing.NONE
+    elif length >= 0:
+        framing = Framing.LENGTH
+    elif body_length >= 0:
+        framing = Framing.LENGTH
+        length = body_length
+        lines.append(f"content-length: {length}\r\n")
+    elif http10:
+        framing = Framing.UNTIL_CLOSE
+        keep_alive = False
+    else:
+        framing = Framing.CHUNKED
+        lines.append("transfer-encoding: chunked\r\n")
+    if not keep_alive:
+        lines.append("connection: close\r\n")
+    elif http10:
+        lines.append("connection: keep-alive\r\n")
+    lines.append("\r\n")
+    breaks += stamp.count("\n") + len(lines) - after_stamp
+    text = "".join(lines)
+    if text.count("\n") != breaks or text.count("\r") != breaks:
+        raise AppProtocolError("a response status, header name or value contains CR or LF")
+    try:
+        data = text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise AppProtocolError("response status and headers must be latin-1 strings") from None
+    return RenderedHead(data, framing, length, keep_alive)
+
+
+def _merge_stamp(stamp: str, headers: list[tuple[str, str]]) -> str:
+    """Keep only the stamp lines (date, server) the app did not set itself."""
+    own = {_lower_name(name) for name, _ in headers}
+    return "".join(line + "\r\n" for line in stamp.split("\r\n")
+                   if line and line.split(":", 1)[0] not in own)
+
+
+def render_error(status: int, message: str, stamp: str) -> bytes:
+    """A complete plain-text error response that closes the connection."""
+    body = (message + "\n").encode("utf-8")
+    reason = HTTPStatus(status).phrase
+    return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n{stamp}\r\n"
+            ).encode("latin-1") + body

@@ -1,0 +1,56 @@
+"""The connection's state: an Enum plus the table of legal moves.
+
+Rules (server side of one HTTP/1.1 connection; one request/response cycle at a time):
+
+- AWAIT_REQUEST: no request in progress; the next bytes start a request head. Leftover body of
+  a request already answered is read and discarded here ("draining").
+- HANDLING: a request head was handed to the app; no response byte has been produced yet. A
+  100 Continue may be sent from here without leaving it.
+- RESPONDING: the response head is produced; body bytes follow.
+- CLOSING: no further request is read; close once the output is flushed. Terminal.
+
+A response head can only follow a request head, a response can only end after its head, and
+every state may move to CLOSING (an error, a client EOF, or `Connection: close`). Any other
+move is a bug in a caller and raises `StateError`.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from beemo.errors import StateError
+
+__all__ = ["Phase", "Step", "advance"]
+
+
+class Phase(enum.Enum):
+    AWAIT_REQUEST = "await request"
+    HANDLING = "handling"
+    RESPONDING = "responding"
+    CLOSING = "closing"
+
+
+class Step(enum.Enum):
+    REQUEST_HEAD = "request head"
+    RESPONSE_HEAD = "response head"
+    RESPONSE_END = "response end"
+    CLOSE = "close"
+
+
+_TRANSITIONS: dict[tuple[Phase, Step], Phase] = {
+    (Phase.AWAIT_REQUEST, Step.REQUEST_HEAD): Phase.HANDLING,
+    (Phase.HANDLING, Step.RESPONSE_HEAD): Phase.RESPONDING,
+    (Phase.RESPONDING, Step.RESPONSE_END): Phase.AWAIT_REQUEST,
+    (Phase.AWAIT_REQUEST, Step.CLOSE): Phase.CLOSING,
+    (Phase.HANDLING, Step.CLOSE): Phase.CLOSING,
+    (Phase.RESPONDING, Step.CLOSE): Phase.CLOSING,
+    (Phase.CLOSING, Step.CLOSE): Phase.CLOSING,
+}
+
+
+def advance(phase: Phase, step: Step) -> Phase:
+    """The phase after `step`; raises `StateError` when the table has no such move."""
+    try:
+        return _TRANSITIONS[(phase, step)]
+    except KeyError:
+        raise StateError(f"cannot take step {step.value!r} in phase {phase.value!r}") from None

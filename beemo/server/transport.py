@@ -1,0 +1,143 @@
+"""Non-blocking socket I/O for one connection: the only layer that touches the socket.
+
+Writes follow asyncio's transports: `write` tries `send()` at once and keeps whatever the kernel
+did not take; the caller then waits for WRITE readiness and calls `flush`. Above
+`HIGH_WATER` buffered bytes the caller stops producing (a slow reader parks the connection in
+the poller instead of holding a worker). Every `OSError` is caught here and becomes
+`ClientDisconnected`, so the layers above deal with one failure, per connection.
+
+The blocking helpers (`wait_readable`, `wait_writable`) exist for WSGI's blocking contract: an
+app reading `wsgi.input` or calling `write()` runs on its worker thread and may wait, bounded by
+the client timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import sys
+
+from beemo.errors import ClientDisconnected
+
+__all__ = ["HIGH_WATER", "RECV_SIZE", "Transport"]
+
+RECV_SIZE = 65536
+HIGH_WATER = 65536
+_SENDFILE = hasattr(os, "sendfile") and sys.platform.startswith("linux")
+
+
+class Transport:
+    """A connected, non-blocking stream socket with a write buffer."""
+
+    __slots__ = ("_pending", "_recv", "_send", "fd", "peer", "sock")
+
+    def __init__(self, sock: socket.socket, peer: object) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.peer = peer
+        self._recv = sock.recv
+        self._send = sock.send
+        self._pending = b""
+
+    def recv(self) -> bytes | None:
+        """Bytes from the peer, b"" at EOF, or None when nothing is there yet."""
+        try:
+            return self._recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            raise ClientDisconnected(str(exc)) from exc
+
+    def write(self, data: bytes) -> int:
+        """Send what the kernel takes now, buffer the rest; returns the bytes still buffered."""
+        if self._pending:
+            self._pending += data
+            return self.flush()
+        try:
+            sent = self._send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            raise ClientDisconnected(str(exc)) from exc
+        if sent < len(data):
+            self._pending = data[sent:]
+            return len(self._pending)
+        return 0
+
+    def flush(self) -> int:
+        """Send buffered bytes; returns how many are still buffered."""
+        pending = self._pending
+        while pending:
+            try:
+                sent = self._send(pending)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                raise ClientDisconnected(str(exc)) from exc
+            pending = pending[sent:]
+        self._pending = pending
+        return len(pending)
+
+    @property
+    def buffered(self) -> int:
+        return len(self._pending)
+
+    def sendfile(self, fileno: int, offset: int, count: int) -> int:
+        """Zero-copy send of a file region (Linux); returns the bytes sent, 0 if it would block.
+
+        Raises:
+            ClientDisconnected: the peer went away.
+            OSError: sendfile is not usable for this file (the caller falls back to reads).
+        """
+        if not _SENDFILE:
+            raise OSError("sendfile is not available on this platform")
+        try:
+            return os.sendfile(self.fd, fileno, offset, count)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except (BrokenPipeError, ConnectionError) as exc:
+            raise ClientDisconnected(str(exc)) from exc
+
+    def wait_readable(self, timeout: float) -> None:
+        """Block until readable; ClientDisconnected after `timeout` seconds."""
+        self._wait(select.POLLIN if hasattr(select, "poll") else 1, timeout)
+
+    def wait_writable(self, timeout: float) -> None:
+        """Block until writable; ClientDisconnected after `timeout` seconds."""
+        self._wait(select.POLLOUT if hasattr(select, "poll") else 4, timeout)
+
+    def _wait(self, event: int, timeout: float) -> None:
+        try:
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(self.fd, event)
+                ready = bool(poller.poll(timeout * 1000))
+            else:
+                readers = [self.fd] if event == 1 else []
+                writers = [self.fd] if event == 4 else []
+                ready = any(select.select(readers, writers, [self.fd], timeout))
+        except (OSError, ValueError) as exc:
+            raise ClientDisconnected(str(exc)) from exc
+        if not ready:
+            raise ClientDisconnected(f"client timed out after {timeout:g} s")
+
+    def shutdown(self) -> None:
+        """Wake whoever waits on this socket: it reads EOF (used by timeouts and shutdown)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """Close after a courtesy: stop sending, read what the peer already sent (so the
+        kernel does not answer unread data with a reset that destroys our last response)."""
+        sock = self.sock
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            for _ in range(4):
+                if not sock.recv(RECV_SIZE):
+                    break
+        except OSError:
+            pass
+        sock.close()
