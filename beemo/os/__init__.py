@@ -28,6 +28,9 @@ def poller_name(requested: str = "auto") -> str:
     return name
 
 
-def create_poller(requested: str = "auto") -> EpollPoller | SelectPoller:
-    """A new poller of the backend `poller_name(requested)` picks."""
-    return EpollPoller() if poller_name(requested) == "epoll" else SelectPoller()
+def create_poller(requested: str = "auto", consumers: int = 2) -> EpollPoller | SelectPoller:
+    """A new poller of the backend `poller_name(requested)` picks, for `consumers` threads
+    calling `poll` (with one, the epoll backend skips the per-event re-arm)."""
+    if poller_name(requested) == "epoll":
+        return EpollPoller(one_shot=consumers > 1)
+    return SelectPoller()

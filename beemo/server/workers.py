@@ -60,7 +60,7 @@ class Server:
         self.config = config
         self.listeners = list(listeners)
         self.poller_name = poller_name(config.poller)
-        self.poller = create_poller(self.poller_name)
+        self.poller = create_poller(self.poller_name, consumers=config.threads)
         self.channels: dict[int, Channel] = {}
         self.shared = Shared(self.poller, handler, self.channels,
                              keep_alive=config.keep_alive, client_timeout=config.client_timeout,

@@ -130,15 +130,11 @@ class HTTPConnection:
         """
         request = self.request
         assert request is not None
-        head = render_head(status, headers, head_request=request.method == "HEAD",
-                           http10=request.http_version == "1.0",
-                           keep_alive=request.keep_alive and not close, stamp=stamp,
-                           body_length=body_length)
+        data, self._framing, self._remaining, self._keep_alive = render_head(
+            status, headers, request.method == "HEAD", request.http_version == "1.0",
+            request.keep_alive and not close, stamp, body_length)
         self.phase = advance(self.phase, Step.RESPONSE_HEAD)
-        self._framing = head.framing
-        self._remaining = head.length
-        self._keep_alive = head.keep_alive
-        return head.data
+        return data
 
     def send_body(self, data: bytes) -> bytes:
         """Frame a piece of the response body.

@@ -40,27 +40,28 @@ class RequestParser:
 
     def __init__(self, limits: Limits, queue: deque[Message]) -> None:
         self._limits = limits
+        self._max_url = limits.request_line
+        self._max_field = limits.request_field_size - 2  # name + value, without ": "
+        self._max_fields = limits.request_fields
         self._queue = queue
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
-        self._headers: list[Header] = []
-        self._trailers: list[Header] | None = None
-        self._in_head = True
+        self._fields: list[Header] = []  # the head's header fields, then the trailers
+        self._in_head = False  # a message began and its head is not complete yet
         self._head_bytes = 0
-        self._heads_seen = 0
         self._closing = False  # the head being parsed is the connection's last request
         self.finished = False  # no further request may be parsed on this connection
 
     @property
     def head_started(self) -> bool:
         """True when bytes of a request head are buffered but the head is incomplete."""
-        return self._in_head and self._head_bytes > 0
+        return self._in_head
 
     def feed(self, data: bytes) -> None:
         """Parse `data`; raises `ProtocolError` on a malformed or over-limit request."""
         if self.finished:
             return
-        heads_before = self._heads_seen
+        in_head_before = self._in_head
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -75,7 +76,7 @@ class RequestParser:
                 return
             raise self._error_for(exc, data) from None
         if self._in_head:
-            self._count_head_bytes(len(data), restarted=self._heads_seen != heads_before)
+            self._count_head_bytes(len(data), restarted=not in_head_before)
 
     def _count_head_bytes(self, size: int, restarted: bool) -> None:
         # A head still incomplete after this feed: bound what llhttp buffers for it. When a head
@@ -99,21 +100,20 @@ class RequestParser:
 
     # httptools callbacks: they only validate and append.
 
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._head_bytes = 0
+
     def on_url(self, url: bytes) -> None:
-        self._url += url
-        if len(self._url) > self._limits.request_line:
+        url = self._url + url if self._url else url
+        self._url = url
+        if len(url) > self._max_url:
             raise ProtocolError(414, "URI Too Long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) + len(value) + 2 > self._limits.request_field_size:
-            raise ProtocolError(431, "Request Header Fields Too Large")
-        if self._trailers is not None:
-            self._trailers.append((name, value))
-            fields = len(self._trailers)
-        else:
-            self._headers.append((name, value))
-            fields = len(self._headers)
-        if fields > self._limits.request_fields:
+        fields = self._fields
+        fields.append((name, value))
+        if len(name) + len(value) > self._max_field or len(fields) > self._max_fields:
             raise ProtocolError(431, "Request Header Fields Too Large")
 
     def on_headers_complete(self) -> None:
@@ -125,7 +125,7 @@ class RequestParser:
         method = _METHODS.get(raw_method)
         if method is None:
             method = _METHODS.setdefault(raw_method, raw_method.decode("ascii"))
-        headers = self._headers
+        headers = self._fields
         expect_continue = _check_headers(headers, version)
         keep_alive = parser.should_keep_alive()
         if keep_alive and parser.should_upgrade():
@@ -133,10 +133,8 @@ class RequestParser:
         self._queue.append(RequestHead(method, self._url, version, headers, keep_alive,
                                        expect_continue))
         self._url = b""
-        self._headers = []
-        self._trailers = []
+        self._fields = []
         self._in_head = False
-        self._heads_seen += 1
         if not keep_alive:
             self._closing = True
 
@@ -144,11 +142,12 @@ class RequestParser:
         self._queue.append(Body(body))
 
     def on_message_complete(self) -> None:
-        trailers = self._trailers
-        self._queue.append(EndOfMessage(tuple(trailers)) if trailers else END_OF_MESSAGE)
-        self._trailers = None
-        self._in_head = True
-        self._head_bytes = 0
+        trailers = self._fields
+        if trailers:
+            self._queue.append(EndOfMessage(tuple(trailers)))
+            self._fields = []
+        else:
+            self._queue.append(END_OF_MESSAGE)
         if self._closing:
             self.finished = True
 

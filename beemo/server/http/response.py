@@ -14,7 +14,6 @@ from __future__ import annotations
 import enum
 import re
 from http import HTTPStatus
-from typing import NamedTuple
 
 from beemo.errors import AppProtocolError
 
@@ -33,21 +32,34 @@ class Framing(enum.Enum):
     UNTIL_CLOSE = "until close"
 
 
-class RenderedHead(NamedTuple):
-    data: bytes
-    framing: Framing
-    length: int  # the declared Content-Length, or -1
-    keep_alive: bool
+_NONE = Framing.NONE
+_LENGTH = Framing.LENGTH
+_CHUNKED = Framing.CHUNKED
+_UNTIL_CLOSE = Framing.UNTIL_CLOSE
+
+# (head bytes, framing, declared Content-Length or -1, connection reusable). A plain tuple:
+# this is built once per response, and a NamedTuple costs a Python-level __new__.
+RenderedHead = tuple[bytes, Framing, int, bool]
+
+
+_STATUS_CACHE: dict[str, int] = {}
 
 
 def status_code(status: str) -> int:
     """The numeric code of a WSGI-style status line ("200 OK"); AppProtocolError if malformed."""
+    known = _STATUS_CACHE.get(status)
+    if known is not None:
+        return known
+    if not isinstance(status, str):
+        raise AppProtocolError(f"the status must be a str, not {type(status).__name__}")
     code = status[:3]
     if len(status) < 3 or not code.isdigit() or (len(status) > 3 and status[3] != " "):
         raise AppProtocolError(f"malformed status {status!r}: expected '200 OK' style")
     value = int(code)
     if value < 100:
         raise AppProtocolError(f"malformed status {status!r}: code below 100")
+    if len(_STATUS_CACHE) < _NAME_CACHE_MAX and "\n" not in status and "\r" not in status:
+        _STATUS_CACHE[status] = value
     return value
 
 
@@ -62,7 +74,7 @@ def _lower_name(name: str) -> str:
     return lowered
 
 
-def render_head(status: str, headers: list[tuple[str, str]], *, head_request: bool,
+def render_head(status: str, headers: list[tuple[str, str]], head_request: bool,
                 http10: bool, keep_alive: bool, stamp: str,
                 body_length: int = -1) -> RenderedHead:
     """Render a response head.
@@ -84,12 +96,13 @@ def render_head(status: str, headers: list[tuple[str, str]], *, head_request: bo
     Raises:
         AppProtocolError: malformed status, header name, value or Content-Length.
     """
-    code = status_code(status)
+    code = _STATUS_CACHE.get(status) or status_code(status)
+    names = _NAME_CACHE
     lines = ["HTTP/1.1 ", status, "\r\n"]
     length = -1
     custom_stamp = False
     for name, value in headers:
-        lowered = _lower_name(name)
+        lowered = names.get(name) or _lower_name(name)
         if lowered in _SPECIAL:
             if lowered == "content-length":
                 if not value.isdigit() or not value.isascii() or length not in (-1, int(value)):
@@ -111,18 +124,18 @@ def render_head(status: str, headers: list[tuple[str, str]], *, head_request: bo
     lines.append(stamp)
     after_stamp = len(lines)
     if head_request or code < 200 or code == 204 or code == 304:
-        framing = Framing.NONE
+        framing = _NONE
     elif length >= 0:
-        framing = Framing.LENGTH
+        framing = _LENGTH
     elif body_length >= 0:
-        framing = Framing.LENGTH
+        framing = _LENGTH
         length = body_length
         lines.append(f"content-length: {length}\r\n")
     elif http10:
-        framing = Framing.UNTIL_CLOSE
+        framing = _UNTIL_CLOSE
         keep_alive = False
     else:
-        framing = Framing.CHUNKED
+        framing = _CHUNKED
         lines.append("transfer-encoding: chunked\r\n")
     if not keep_alive:
         lines.append("connection: close\r\n")
@@ -137,7 +150,7 @@ def render_head(status: str, headers: list[tuple[str, str]], *, head_request: bo
         data = text.encode("latin-1")
     except UnicodeEncodeError:
         raise AppProtocolError("response status and headers must be latin-1 strings") from None
-    return RenderedHead(data, framing, length, keep_alive)
+    return data, framing, length, keep_alive
 
 
 def _merge_stamp(stamp: str, headers: list[tuple[str, str]]) -> str:

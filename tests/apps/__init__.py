@@ -1,0 +1,1 @@
+"""Real frameworks (Flask, Django) served by a real `beemo` process, driven by `requests`."""

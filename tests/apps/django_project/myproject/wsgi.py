@@ -1,0 +1,9 @@
+"""WSGI entry point: `beemo myproject.wsgi:application` from the project directory."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
+
+application = get_wsgi_application()

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from notes import views
+
+app_name = "notes"
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("notes/<int:pk>/", views.detail, name="detail"),
+    path("api/notes/", views.api_notes, name="api"),
+    path("upload/", views.upload, name="upload"),
+    path("download/", views.download, name="download"),
+    path("stream/", views.stream, name="stream"),
+    path("session/", views.visits, name="session"),
+    path("urls/", views.urls, name="urls"),
+    path("go/", views.go, name="go"),
+    path("boom/", views.boom, name="boom"),
+]

@@ -1,0 +1,98 @@
+"""Views of the test app: HTML form with CSRF, JSON API, upload, download, streaming."""
+
+import hashlib
+import json
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
+
+from notes.models import Note
+
+
+@ensure_csrf_cookie
+def index(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":  # CSRF-checked by the middleware
+        note = Note.objects.create(title=request.POST["title"], body=request.POST["body"])
+        return redirect("notes:detail", pk=note.pk)
+    return render(request, "notes/index.html", {"notes": Note.objects.order_by("pk")})
+
+
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "notes/detail.html", {"note": get_object_or_404(Note, pk=pk)})
+
+
+@csrf_exempt
+def api_notes(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        payload = json.loads(request.body)
+        note = Note.objects.create(title=payload["title"], body=payload.get("body", ""))
+        response = JsonResponse(note.as_dict(), status=201)
+        response["Location"] = reverse("notes:detail", args=[note.pk])
+        return response
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET", "POST"])
+    titles = request.GET.getlist("title")
+    notes = Note.objects.filter(title__in=titles) if titles else Note.objects.all()
+    return JsonResponse({"notes": [note.as_dict() for note in notes.order_by("pk")]})
+
+
+@csrf_exempt
+def upload(request: HttpRequest) -> JsonResponse:
+    file = request.FILES["file"]
+    digest = hashlib.sha256()
+    for chunk in file.chunks():
+        digest.update(chunk)
+    return JsonResponse({"size": file.size, "sha256": digest.hexdigest(),
+                         "filename": file.name, "note": request.POST["note"]})
+
+
+def download(request: HttpRequest) -> FileResponse:
+    return FileResponse(open(settings.DATA_DIR / "blob.bin", "rb"), as_attachment=True,
+                        filename="blob.bin")
+
+
+def stream(request: HttpRequest) -> StreamingHttpResponse:
+    count = int(request.GET.get("count", "5"))
+
+    def lines() -> Iterator[str]:
+        for n in range(count):
+            # reverse() inside the generator sees the request's script prefix
+            yield f"line {n} {reverse('notes:stream')}\n"
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
+def visits(request: HttpRequest) -> JsonResponse:
+    request.session["visits"] = request.session.get("visits", 0) + 1
+    return JsonResponse({"visits": request.session["visits"]})
+
+
+def urls(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({
+        "index": reverse("notes:index"),
+        "detail": reverse("notes:detail", args=[7]),
+        "absolute": request.build_absolute_uri(reverse("notes:detail", args=[7])),
+        "path": request.path,
+        "path_info": request.path_info,
+        "full_path": request.get_full_path(),
+        "script_name": request.META["SCRIPT_NAME"],
+    })
+
+
+def go(request: HttpRequest) -> HttpResponse:
+    return redirect("notes:urls")
+
+
+def boom(request: HttpRequest) -> HttpResponse:
+    raise ZeroDivisionError("a Django view failed on purpose")

@@ -1,0 +1,1 @@
+"""Integration tests: a real `beemo` process over real sockets."""
