@@ -73,7 +73,7 @@ class InputStream:
         return line
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:
-        lines = []
+        lines: list[bytes] = []
         total = 0
         while True:
             line = self.readline()
@@ -94,7 +94,7 @@ class InputStream:
         return line
 
     def close(self) -> None:
-        """Apps and middleware sometimes close wsgi.input; the server owns it, so this is a no-op."""
+        """Apps sometimes close wsgi.input; the server owns it, so this is a no-op."""
 
 
 class ErrorStream:

@@ -75,7 +75,8 @@ class Shared:
 class Channel:
     """One accepted connection being served (see the module docstring for ownership)."""
 
-    __slots__ = ("_bytes_sent", "_flushing", "_response", "_shared", "_started", "client", "deadline",
+    __slots__ = ("_bytes_sent", "_flushing", "_owed_since", "_response", "_shared", "_started",
+                 "client", "deadline",
                  "http", "idle", "server", "transport")
 
     def __init__(self, transport: Transport, http: HTTPConnection, shared: Shared,
@@ -88,6 +89,7 @@ class Channel:
         self._response: AppResponse | None = None
         self._flushing = False  # only buffered output is left; then close or read on
         self._started = 0.0
+        self._owed_since = 0.0  # when the client started owing the current request's bytes
         self._bytes_sent = 0
         self.deadline = _monotonic() + shared.keep_alive  # 0.0 while a worker owns it
         self.idle = True  # parked between requests: may be closed at once on shutdown
@@ -144,22 +146,35 @@ class Channel:
             # PAUSED cannot happen here: every response completes or parks before this loop.
 
     def _park(self, interest: int) -> None:
-        """Give the connection back to the poller, armed for `interest`."""
-        if interest == WRITE or not self.http.between_requests:
-            self.deadline = _monotonic() + self._shared.client_timeout
-        else:
+        """Give the connection back to the poller, armed for `interest`.
+
+        Deadlines: an idle connection gets the keep-alive timeout from now; a client that owes
+        bytes (a partial request) gets the client timeout from when it started owing them, so
+        trickling a byte at a time does not extend it; a slow reader gets it from now.
+        """
+        shared = self._shared
+        now = _monotonic()
+        if interest == WRITE:
+            self.deadline = now + shared.client_timeout
+        elif self.http.between_requests:
             self.idle = True
-            self.deadline = _monotonic() + self._shared.keep_alive
-        self._shared.poller.rearm(self.transport.fd, interest)
+            self.deadline = now + shared.keep_alive
+        else:
+            if not self._owed_since:
+                self._owed_since = now
+            self.deadline = self._owed_since + shared.client_timeout
+        shared.poller.rearm(self.transport.fd, interest)
 
     # ---- one request ----------------------------------------------------------------------
 
     def _respond(self, request: RequestHead) -> bool:
         """Run the app for `request`; False when the channel is parked or closed."""
-        self._started = _monotonic()
-        self._bytes_sent = 0
         http = self.http
         shared = self._shared
+        self._owed_since = 0.0
+        self._bytes_sent = 0
+        if shared.access_log:
+            self._started = _monotonic()
         response = None
         try:
             response = shared.handler(request, self, self.server, self.client)
@@ -187,8 +202,8 @@ class Channel:
             out = head + b"".join(map(http.send_body, pieces))
             self._bytes_sent = sum(map(len, pieces))
         if response.file is None and response.body_length >= 0:
-            self.transport.write(out + http.send_end())  # whole body known: one write
-            return self._finish(response)
+            # The whole body is known: one write, and most often no buffering at all.
+            return self._finish(response, self.transport.write(out + http.send_end()))
         self.transport.write(out)
         return self._produce(response)
 
@@ -208,7 +223,7 @@ class Channel:
                     break
                 self._bytes_sent += len(piece)
                 transport.write(http.send_body(piece))
-            transport.write(http.send_end())
+            pending = transport.write(http.send_end())
         except ClientDisconnected:
             self._close_response(response)
             raise
@@ -217,7 +232,7 @@ class Channel:
             self._log_app_error(exc)
             self.close()
             return False
-        return self._finish(response)
+        return self._finish(response, pending)
 
     def _send_file(self, response: AppResponse) -> bool:
         """Send a `wsgi.file_wrapper` file with sendfile; False when parked on WRITE."""
@@ -252,12 +267,13 @@ class Channel:
         response.file = None
         return True
 
-    def _finish(self, response: AppResponse) -> bool:
+    def _finish(self, response: AppResponse, pending: int) -> bool:
+        """The response is produced: close it, log it; False if output waits on WRITE."""
         self._response = None
         self._close_response(response)
         if self._shared.access_log:
             self._log_access(response.status)
-        if self.transport.buffered:
+        if pending:
             self._flushing = True
             self._park(WRITE)
             return False

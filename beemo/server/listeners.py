@@ -1,7 +1,7 @@
 """Listening sockets: parse `--bind` addresses, then bind and listen, non-blocking.
 
-Accepted forms: HOST:PORT, :PORT or PORT (all IPv4 interfaces... as gunicorn: 0.0.0.0 only when
-asked), [IPV6]:PORT, unix:PATH. A mistake is a `ConfigError` with one clear line.
+Accepted forms: HOST:PORT, :PORT (0.0.0.0), PORT (127.0.0.1), HOST (port 8000), [IPV6]:PORT
+and unix:PATH. A mistake is a `ConfigError` with one clear line.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from beemo.errors import ConfigError
 
 __all__ = ["Address", "Listener", "bind", "parse_address"]
 
+# Windows' socket module may lack AF_UNIX; -1 matches no real family there.
+_AF_UNIX: int = getattr(socket, "AF_UNIX", -1)
+
 
 @dataclass(frozen=True, slots=True)
 class Address:
@@ -25,7 +28,7 @@ class Address:
     port: int
 
     def url(self, port: int | None = None) -> str:
-        if self.family == getattr(socket, "AF_UNIX", None):
+        if self.family == _AF_UNIX:
             return f"unix:{self.host}"
         host = f"[{self.host}]" if self.family == socket.AF_INET6 else self.host
         return f"http://{host}:{self.port if port is None else port}"
@@ -42,14 +45,18 @@ class Listener:
     def url(self) -> str:
         return self.address.url(self.server_port)
 
+    @property
+    def unix(self) -> bool:
+        return self.address.family == _AF_UNIX
+
 
 def parse_address(text: str) -> Address:
     """Parse one --bind value; ConfigError when it is not a valid address."""
     if text.startswith("unix:"):
         path = text[5:]
-        if not path or not hasattr(socket, "AF_UNIX"):
+        if not path or _AF_UNIX == -1:
             raise ConfigError(f"bad bind address {text!r}: expected unix:PATH")
-        return Address(socket.AF_UNIX, path, 0)
+        return Address(socket.AddressFamily(_AF_UNIX), path, 0)
     family = socket.AF_INET
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
@@ -73,12 +80,12 @@ def parse_address(text: str) -> Address:
 def bind(text: str, backlog: int) -> Listener:
     """Create a non-blocking listening socket for one --bind value."""
     address = parse_address(text)
-    if address.family == getattr(socket, "AF_UNIX", None):
+    if address.family == _AF_UNIX:
         return _bind_unix(address, backlog)
     try:
         infos = socket.getaddrinfo(address.host, address.port, address.family,
                                    socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
-    except socket.gaierror as exc:
+    except socket.gaierror:
         raise ConfigError(f"cannot bind {text}: unknown host {address.host!r}") from None
     family, kind, proto, _, sockaddr = infos[0]
     sock = socket.socket(family, kind, proto)
@@ -101,7 +108,7 @@ def _bind_unix(address: Address, backlog: int) -> Listener:
     with contextlib.suppress(FileNotFoundError):
         if stat.S_ISSOCK(os.stat(path).st_mode) and not _in_use(path):
             os.unlink(path)  # a stale socket left by a server that died
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = socket.socket(_AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(path)
         sock.listen(backlog)
@@ -113,7 +120,7 @@ def _bind_unix(address: Address, backlog: int) -> Listener:
 
 
 def _in_use(path: str) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe = socket.socket(_AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(path)
     except OSError:

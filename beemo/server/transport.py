@@ -13,18 +13,15 @@ the client timeout.
 
 from __future__ import annotations
 
-import os
-import select
 import socket
-import sys
 
 from beemo.errors import ClientDisconnected
+from beemo.os import sendfile, wait_ready
 
 __all__ = ["HIGH_WATER", "RECV_SIZE", "Transport"]
 
 RECV_SIZE = 65536
 HIGH_WATER = 65536
-_SENDFILE = hasattr(os, "sendfile") and sys.platform.startswith("linux")
 
 
 class Transport:
@@ -90,10 +87,10 @@ class Transport:
             ClientDisconnected: the peer went away.
             OSError: sendfile is not usable for this file (the caller falls back to reads).
         """
-        if not _SENDFILE:
+        if sendfile is None:
             raise OSError("sendfile is not available on this platform")
         try:
-            return os.sendfile(self.fd, fileno, offset, count)
+            return sendfile(self.fd, fileno, offset, count)
         except (BlockingIOError, InterruptedError):
             return 0
         except (BrokenPipeError, ConnectionError) as exc:
@@ -101,22 +98,15 @@ class Transport:
 
     def wait_readable(self, timeout: float) -> None:
         """Block until readable; ClientDisconnected after `timeout` seconds."""
-        self._wait(select.POLLIN if hasattr(select, "poll") else 1, timeout)
+        self._wait(False, timeout)
 
     def wait_writable(self, timeout: float) -> None:
         """Block until writable; ClientDisconnected after `timeout` seconds."""
-        self._wait(select.POLLOUT if hasattr(select, "poll") else 4, timeout)
+        self._wait(True, timeout)
 
-    def _wait(self, event: int, timeout: float) -> None:
+    def _wait(self, writable: bool, timeout: float) -> None:
         try:
-            if hasattr(select, "poll"):
-                poller = select.poll()
-                poller.register(self.fd, event)
-                ready = bool(poller.poll(timeout * 1000))
-            else:
-                readers = [self.fd] if event == 1 else []
-                writers = [self.fd] if event == 4 else []
-                ready = any(select.select(readers, writers, [self.fd], timeout))
+            ready = wait_ready(self.fd, writable, timeout)
         except (OSError, ValueError) as exc:
             raise ClientDisconnected(str(exc)) from exc
         if not ready:

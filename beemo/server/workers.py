@@ -139,7 +139,7 @@ class Server:
         accept = listener.sock.accept
         shared = self.shared
         server = (listener.server_name, listener.server_port)
-        tcp = listener.sock.family != getattr(socket, "AF_UNIX", None)
+        tcp = not listener.unix
         for _ in range(_ACCEPT_BATCH):
             try:
                 sock, peer = accept()
@@ -185,7 +185,7 @@ class Server:
         self.shared.draining = True
         for listener in self.listeners:
             listener.sock.close()
-            if listener.address.family == getattr(socket, "AF_UNIX", None):
+            if listener.unix:
                 with contextlib.suppress(OSError):
                     os.unlink(listener.address.host)
         deadline = time.monotonic() + self._graceful

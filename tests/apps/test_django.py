@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -210,6 +211,27 @@ def test_streaming_http_response(client: requests.Session, url: str) -> None:
     assert response.text == "".join(f"line {n} /stream/\n" for n in range(40))
 
 
+def test_streaming_csv_export_from_orm_iterator_slow_reader(url: str) -> None:
+    """Django's "streaming large CSV files" recipe, read slowly: the generator (and its open
+    sqlite cursor) is resumed after the connection parked, on whichever worker gets it."""
+    prefix = _unique("export")
+    body = "b" * 3000  # 9 MB in all: more than the socket buffers hold, so it must park
+    response = requests.post(f"{url}/api/notes/bulk/", timeout=TIMEOUT,
+                             json={"prefix": prefix, "count": 3000, "body": body})
+    assert response.json() == {"created": 3000}
+    with requests.get(f"{url}/export.csv", params={"prefix": prefix}, stream=True,
+                      timeout=TIMEOUT) as response:
+        assert response.headers["Content-Type"] == "text/csv"
+        first = response.raw.read(65536)
+        time.sleep(0.3)
+        rows = (first + response.raw.read()).decode().splitlines()
+    assert len(rows) == 3000
+    assert [row.split(",")[1:] for row in rows] == \
+        [[f"{prefix} {n:05d}", body] for n in range(3000)]
+    ids = [int(row.split(",")[0]) for row in rows]
+    assert ids == sorted(ids)
+
+
 def test_redirects(client: requests.Session, url: str) -> None:
     response = client.get(f"{url}/go/", timeout=TIMEOUT)
     assert [r.status_code for r in response.history] == [302]
@@ -252,6 +274,12 @@ def test_root_path_reverse(prefixed: Running) -> None:
         "full_path": "/prefix/urls/?a=1",
         "script_name": "/prefix",
     }
+
+
+def test_root_path_alone_is_the_index(prefixed: Running) -> None:
+    response = requests.get(f"{prefixed.url}/prefix", timeout=TIMEOUT)
+    assert response.status_code == 200
+    assert '<form method="post" action="/prefix/">' in response.text
 
 
 def test_root_path_redirects(prefixed: Running) -> None:

@@ -7,12 +7,15 @@ and the select poller with four.
 from __future__ import annotations
 
 import hashlib
+import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -141,6 +144,22 @@ def test_chunked_request_body(client: requests.Session, url: str, blob: bytes) -
                                "sha256": hashlib.sha256(blob[:1_000_000]).hexdigest()}
 
 
+def test_expect_100_continue(url: str) -> None:
+    """curl's way to upload: the body follows only once the server says 100 Continue."""
+    with socket.create_connection((urlsplit(url).hostname, urlsplit(url).port),
+                                  timeout=TIMEOUT) as sock:
+        sock.sendall(b"POST /raw HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                     b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+        assert sock.recv(1000) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"hello")
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, body = split_head(received)
+    assert head[":status"] == "HTTP/1.1 200 OK"
+    assert json.loads(body) == {"size": 5, "sha256": hashlib.sha256(b"hello").hexdigest()}
+
+
 def test_raw_body_with_content_length(client: requests.Session, url: str, blob: bytes) -> None:
     response = client.post(f"{url}/raw", data=blob[:1_000_000], timeout=TIMEOUT)
     assert response.json() == {"size": 1_000_000,
@@ -169,7 +188,7 @@ def test_send_file_slow_reader(url: str, blob: bytes) -> None:
     """A client slower than sendfile makes the server park the connection and resume it."""
     with requests.get(f"{url}/download", stream=True, timeout=TIMEOUT) as response:
         first = response.raw.read(65536)
-        time.sleep(0.3)  # the socket buffers fill: sendfile hits EAGAIN
+        time.sleep(0.3)  # ~4 MB fit in the socket buffers: sendfile hits EAGAIN and parks
         rest = response.raw.read()
     assert first + rest == blob
 
@@ -216,6 +235,19 @@ def test_streamed_response_arrives_incrementally(url: str) -> None:
     assert first_at < done_at - 0.4  # the first line did not wait for the pause
 
 
+def test_streamed_response_slow_reader(url: str) -> None:
+    """The generator parks on WRITE and resumes (maybe on another worker) in its context."""
+    # ~11 MB: more than loopback's socket buffers hold (about 4 MB here), so it must park.
+    with requests.get(f"{url}/stream", params={"count": "150000", "pad": "60"}, stream=True,
+                      timeout=TIMEOUT) as response:
+        first = response.raw.read(65536)
+        time.sleep(0.3)
+        rest = response.raw.read()
+    pad = "x" * 60
+    assert (first + rest).decode() == \
+        "".join(f"line {n} of 150000{pad}\n" for n in range(150000))
+
+
 def test_exception_mid_stream_cuts_the_response(url: str) -> None:
     """Headers are out: the server can only close, and the client must see a broken body."""
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
@@ -225,12 +257,15 @@ def test_exception_mid_stream_cuts_the_response(url: str) -> None:
 
 def test_cookies_set_and_read_back(client: requests.Session, url: str) -> None:
     response = client.get(f"{url}/cookies/set", params={"flavor": "ginger"}, timeout=TIMEOUT)
-    assert "HttpOnly" in response.headers["Set-Cookie"]
+    # Two Set-Cookie fields stay two fields (they must never be folded into one line).
+    assert response.raw.headers.getlist("Set-Cookie") == [
+        "flavor=ginger; HttpOnly; Path=/", "size=large; Path=/cookies"]
     assert client.cookies["flavor"] == "ginger"
+    assert client.cookies["size"] == "large"
     client.cookies.set("extra", "yes")
     # Two cookies travel in one Cookie header; the app sees both.
     assert client.get(f"{url}/cookies/get", timeout=TIMEOUT).json() == \
-        {"flavor": "ginger", "extra": "yes"}
+        {"flavor": "ginger", "size": "large", "extra": "yes"}
 
 
 def test_redirects_followed(client: requests.Session, url: str) -> None:

@@ -95,9 +95,9 @@ def test_body_sent_anyway_is_not_read_as_a_request(server):
         assert response.status == 200
         assert response.body == b"hello\n"
         assert b"100 Continue" not in response.raw
-        if response.header("connection") == "close":
-            assert conn.read_all(timeout=3) == b""  # and nothing answers the hidden request
-        else:
+        # Either the server closes (and nothing answers the hidden request: closed_within
+        # fails on any byte) or it drained the body and stays in sync.
+        if not conn.closed_within(1):
             # Drained: the connection is in sync and the next response answers the next real
             # request, not the hidden one.
             after = conn.exchange(request_bytes("GET", "/environ?after"))

@@ -25,16 +25,13 @@ import select
 import socket
 import sys
 
-from beemo.os.interest import READ, WRITE
+from beemo.os.contract import READ
 
 __all__ = ["EpollPoller"]
 
-if sys.platform.startswith("linux"):
-    _ONESHOT = select.EPOLLONESHOT
-    _RDHUP = select.EPOLLRDHUP
-else:  # the module must import everywhere; it is only instantiated on Linux
-    _ONESHOT = 1 << 30
-    _RDHUP = 0x2000
+assert sys.platform == "linux"  # tells mypy --platform win32 to skip this module
+
+_ONESHOT = select.EPOLLONESHOT
 
 
 class EpollPoller:

@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 
-from beemo.os.interest import READ, WRITE
+from beemo.os.contract import READ, WRITE
 
 __all__ = ["MAX_PER_SELECT", "SelectPoller"]
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections import deque
 
 from beemo.config import Limits
-from beemo.errors import AppProtocolError, ProtocolError
-from beemo.os.interest import READ
+from beemo.errors import AppProtocolError
+from beemo.os.contract import READ
 from beemo.server.http.messages import (
     CONNECTION_CLOSED,
     NEED_DATA,

@@ -83,7 +83,7 @@ class RequestParser:
         # completed in this feed, the new partial one is at most `size` bytes (an overestimate).
         self._head_bytes = size if restarted else self._head_bytes + size
         if self._head_bytes > self._limits.max_head_size:
-            if not self._headers and len(self._url) > self._limits.request_line:
+            if not self._fields and len(self._url) > self._max_url:
                 raise ProtocolError(414, "URI Too Long")
             raise ProtocolError(431, "Request Header Fields Too Large")
 

@@ -32,6 +32,7 @@ DATA = Path(os.environ.get("BEEMO_APPS_DATA", "."))
 BLOB = DATA / "blob.bin"
 
 app = Flask(__name__)
+CLOSED: set[str] = set()  # ?token= values of responses whose close() ran (PEP 3333)
 app.secret_key = "tests-only-not-secret"
 
 FORM = """<!doctype html>
@@ -105,8 +106,12 @@ def raw() -> Response:
 
 @app.get("/download")
 def download() -> Response:
-    return send_file(BLOB, mimetype="application/octet-stream", as_attachment=True,
-                     download_name="blob.bin")
+    response = send_file(BLOB, mimetype="application/octet-stream", as_attachment=True,
+                         download_name="blob.bin")
+    token = request.args.get("token")
+    if token:
+        response.call_on_close(lambda: CLOSED.add(token))
+    return response
 
 
 @app.get("/download-memory")
@@ -123,16 +128,26 @@ def big() -> Response:
 def stream() -> Response:
     count = int(request.args.get("count", "5"))
     pause = float(request.args.get("pause", "0"))
+    pad = "x" * int(request.args.get("pad", "0"))
 
     @stream_with_context
     def lines() -> Iterator[str]:
         for n in range(count):
             # request is only reachable here because stream_with_context kept the context
-            yield f"line {n} of {request.args.get('count', '5')}\n"
+            yield f"line {n} of {request.args.get('count', '5')}{pad}\n"
             if n == 0 and pause:
                 time.sleep(pause)
 
-    return Response(lines(), mimetype="text/plain")
+    response = Response(lines(), mimetype="text/plain")
+    token = request.args.get("token")
+    if token:
+        response.call_on_close(lambda: CLOSED.add(token))
+    return response
+
+
+@app.get("/closed/<token>")
+def closed(token: str) -> Response:
+    return jsonify(token in CLOSED)
 
 
 @app.get("/stream-fail")
@@ -149,6 +164,7 @@ def stream_fail() -> Response:
 def cookies_set() -> Response:
     response = jsonify(ok=True)
     response.set_cookie("flavor", request.args.get("flavor", "oatmeal"), httponly=True)
+    response.set_cookie("size", "large", path="/cookies")
     return response
 
 

@@ -1,5 +1,6 @@
 """Views of the test app: HTML form with CSRF, JSON API, upload, download, streaming."""
 
+import csv
 import hashlib
 import json
 from collections.abc import Iterator
@@ -45,6 +46,31 @@ def api_notes(request: HttpRequest) -> HttpResponse:
     titles = request.GET.getlist("title")
     notes = Note.objects.filter(title__in=titles) if titles else Note.objects.all()
     return JsonResponse({"notes": [note.as_dict() for note in notes.order_by("pk")]})
+
+
+@csrf_exempt
+def bulk(request: HttpRequest) -> JsonResponse:
+    payload = json.loads(request.body)
+    notes = Note.objects.bulk_create(
+        Note(title=f"{payload['prefix']} {n:05d}", body=payload["body"])
+        for n in range(payload["count"]))
+    return JsonResponse({"created": len(notes)}, status=201)
+
+
+class _Echo:
+    """The pseudo-buffer of Django's "streaming large CSV files" how-to."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def export(request: HttpRequest) -> StreamingHttpResponse:
+    """Stream notes as CSV straight from a server-side ORM iterator (Django's how-to)."""
+    notes = Note.objects.filter(title__startswith=request.GET["prefix"]).order_by("pk")
+    writer = csv.writer(_Echo())
+    rows = (writer.writerow([note.pk, note.title, note.body])
+            for note in notes.iterator(chunk_size=100))
+    return StreamingHttpResponse(rows, content_type="text/csv")
 
 
 @csrf_exempt
