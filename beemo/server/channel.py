@@ -37,6 +37,9 @@ __all__ = ["AppResponse", "Channel", "Handler", "Shared"]
 error_log = logging.getLogger("beemo.error")
 access_log = logging.getLogger("beemo.access")
 _monotonic = time.monotonic
+# Bodies up to this size are joined with their head into one bytes object; bigger ones are
+# handed to sendmsg beside it, never copied.
+_JOIN_LIMIT = 16384
 
 
 class AppResponse(Protocol):
@@ -194,17 +197,21 @@ class Channel:
                 self.write_body(piece)
             return self._produce(response)
         pieces = response.pieces
-        if len(pieces) == 1:
+        whole = response.file is None and response.body_length >= 0
+        if len(pieces) == 1 and len(pieces[0]) <= _JOIN_LIMIT:
             body = pieces[0]
             self._bytes_sent = len(body)
             out = head + http.send_body(body)
+            if whole:  # the whole body is known: one write, most often fully sent at once
+                return self._finish(response, self.transport.write(out + http.send_end()))
+            self.transport.write(out)
         else:
-            out = head + b"".join(map(http.send_body, pieces))
+            parts = [head, *map(http.send_body, pieces)]
             self._bytes_sent = sum(map(len, pieces))
-        if response.file is None and response.body_length >= 0:
-            # The whole body is known: one write, and most often no buffering at all.
-            return self._finish(response, self.transport.write(out + http.send_end()))
-        self.transport.write(out)
+            if whole:
+                parts.append(http.send_end())
+                return self._finish(response, self.transport.write_parts(parts))
+            self.transport.write_parts(parts)
         return self._produce(response)
 
     def _produce(self, response: AppResponse) -> bool:

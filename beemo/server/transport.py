@@ -13,6 +13,8 @@ the client timeout.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import socket
 
 from beemo.errors import ClientDisconnected
@@ -22,12 +24,17 @@ __all__ = ["HIGH_WATER", "RECV_SIZE", "Transport"]
 
 RECV_SIZE = 65536
 HIGH_WATER = 65536
+_IOV_MAX = 64  # buffers per sendmsg; Linux allows 1024
 
 
 class Transport:
-    """A connected, non-blocking stream socket with a write buffer."""
+    """A connected, non-blocking stream socket with a write buffer.
 
-    __slots__ = ("_pending", "_recv", "_send", "fd", "peer", "sock")
+    The buffer is a queue of memoryviews: a partial send never copies what is left, and a large
+    body is never concatenated with its head (`write_parts` hands both to one `sendmsg`).
+    """
+
+    __slots__ = ("_buffered", "_pending", "_recv", "_send", "_sendmsg", "fd", "peer", "sock")
 
     def __init__(self, sock: socket.socket, peer: object) -> None:
         self.sock = sock
@@ -35,7 +42,9 @@ class Transport:
         self.peer = peer
         self._recv = sock.recv
         self._send = sock.send
-        self._pending = b""
+        self._sendmsg = getattr(sock, "sendmsg", None)  # absent on Windows
+        self._pending: collections.deque[memoryview] = collections.deque()
+        self._buffered = 0
 
     def recv(self) -> bytes | None:
         """Bytes from the peer, b"" at EOF, or None when nothing is there yet."""
@@ -48,8 +57,8 @@ class Transport:
 
     def write(self, data: bytes) -> int:
         """Send what the kernel takes now, buffer the rest; returns the bytes still buffered."""
-        if self._pending:
-            self._pending += data
+        if self._buffered:
+            self._queue(memoryview(data))
             return self.flush()
         try:
             sent = self._send(data)
@@ -58,27 +67,51 @@ class Transport:
         except OSError as exc:
             raise ClientDisconnected(str(exc)) from exc
         if sent < len(data):
-            self._pending = data[sent:]
-            return len(self._pending)
-        return 0
+            self._queue(memoryview(data)[sent:])
+        return self._buffered
+
+    def write_parts(self, parts: list[bytes]) -> int:
+        """`write` for several buffers at once, without joining them (one sendmsg)."""
+        if self._sendmsg is None:
+            return self.write(b"".join(parts))
+        for part in parts:
+            if part:
+                self._queue(memoryview(part))
+        return self.flush()
+
+    def _queue(self, view: memoryview) -> None:
+        self._pending.append(view)
+        self._buffered += len(view)
 
     def flush(self) -> int:
         """Send buffered bytes; returns how many are still buffered."""
         pending = self._pending
         while pending:
             try:
-                sent = self._send(pending)
+                if len(pending) == 1 or self._sendmsg is None:
+                    sent = self._send(pending[0])
+                else:
+                    sent = self._sendmsg(list(itertools.islice(pending, _IOV_MAX)))
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
                 raise ClientDisconnected(str(exc)) from exc
-            pending = pending[sent:]
-        self._pending = pending
-        return len(pending)
+            if not sent:
+                break
+            self._buffered -= sent
+            while sent:
+                head = pending[0]
+                if len(head) <= sent:
+                    sent -= len(head)
+                    pending.popleft()
+                else:
+                    pending[0] = head[sent:]
+                    sent = 0
+        return self._buffered
 
     @property
     def buffered(self) -> int:
-        return len(self._pending)
+        return self._buffered
 
     def sendfile(self, fileno: int, offset: int, count: int) -> int:
         """Zero-copy send of a file region (Linux); returns the bytes sent, 0 if it would block.

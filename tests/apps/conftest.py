@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,3 +24,19 @@ def blob_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def blob(blob_dir: Path) -> bytes:
     return (blob_dir / "blob.bin").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def open_blobs() -> Callable[[int], int]:
+    """How many descriptors process `pid` holds open on blob.bin (Linux /proc)."""
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc/PID/fd")
+
+    def count(pid: int) -> int:
+        found = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):  # the fd closed while we looked
+                found += os.readlink(fd).endswith("/blob.bin")
+        return found
+
+    return count

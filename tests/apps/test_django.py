@@ -181,6 +181,19 @@ def test_file_response_download(client: requests.Session, url: str, blob: bytes)
     assert client.get(f"{url}/session/", timeout=TIMEOUT).status_code == 200
 
 
+def test_downloads_leave_no_open_file(url: str, server: Running, open_blobs) -> None:
+    """FileResponse.close() (via wsgi.file_wrapper) runs after complete, aborted and HEAD."""
+    for _ in range(3):
+        with requests.get(f"{url}/download/", stream=True, timeout=TIMEOUT) as response:
+            response.raw.read(1000)
+        requests.get(f"{url}/download/", timeout=TIMEOUT)
+    requests.head(f"{url}/download/", timeout=TIMEOUT)
+    deadline = time.monotonic() + 5
+    while open_blobs(server.proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open_blobs(server.proc.pid) == 0
+
+
 def test_head_file_response_on_the_wire(url: str, blob: bytes) -> None:
     """Django hands the file to wsgi.file_wrapper even for HEAD: no byte of it may go out."""
     data = exchange(url, b"HEAD /download/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"

@@ -11,7 +11,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,6 +213,34 @@ def test_client_gone_mid_download_server_keeps_serving(url: str) -> None:
     assert requests.get(url, timeout=TIMEOUT).text == "Hello from Flask!"
 
 
+def test_downloads_leave_no_open_file(url: str, server: Running, open_blobs) -> None:
+    """wsgi.file_wrapper's close() runs after complete, aborted, HEAD and Range downloads."""
+    for _ in range(3):
+        with requests.get(f"{url}/download", stream=True, timeout=TIMEOUT) as response:
+            response.raw.read(1000)
+        requests.get(f"{url}/download", timeout=TIMEOUT)
+    requests.head(f"{url}/download", timeout=TIMEOUT)
+    requests.get(f"{url}/download", headers={"Range": "bytes=0-9"}, timeout=TIMEOUT)
+    _wait_until(lambda: open_blobs(server.proc.pid) == 0)
+    assert open_blobs(server.proc.pid) == 0
+
+
+def test_client_gone_mid_stream_still_closes_the_response(url: str) -> None:
+    """PEP 3333: the iterable's close() runs even when the client left (call_on_close)."""
+    token = uuid.uuid4().hex
+    with requests.get(f"{url}/stream", params={"count": "150000", "pad": "60", "token": token},
+                      stream=True, timeout=TIMEOUT) as response:
+        assert response.raw.read(1000)
+    _wait_until(lambda: requests.get(f"{url}/closed/{token}", timeout=TIMEOUT).json())
+    assert requests.get(f"{url}/closed/{token}", timeout=TIMEOUT).json() is True
+
+
+def _wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_streamed_response_complete_and_chunked(client: requests.Session, url: str) -> None:
     response = client.get(f"{url}/stream", params={"count": "50"}, timeout=TIMEOUT)
     assert response.status_code == 200
@@ -340,9 +369,7 @@ def test_app_exception_is_server_500_and_server_goes_on(client: requests.Session
     assert response.status_code == 500
     assert response.headers["Connection"] == "close"
     assert client.get(url, timeout=TIMEOUT).text == "Hello from Flask!"
-    deadline = time.monotonic() + 5
-    while "the app crashed on purpose" not in server.read_log() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_until(lambda: "the app crashed on purpose" in server.read_log())
     assert "RuntimeError: the app crashed on purpose, outside Flask" in server.read_log()
 
 

@@ -232,14 +232,17 @@ def context(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
 
 
 def context_stream(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-    """Like `context`, but the variable is read and set while the body is iterated."""
+    """Like `context`, but the variable is read and set while the body is iterated; `pad`
+    pieces of 64 KiB between make a slow client park the response (to resume it later)."""
+    query = _query(environ)
     start_response("200 OK", [("Content-Type", "text/plain")])
 
     def pieces() -> Iterator[bytes]:
         seen = REQUEST.get("unset")
-        REQUEST.set("set in a generator")
-        yield seen.encode()
-        yield f" {threading.get_ident()}".encode()
+        REQUEST.set(query.get("token", "set in a generator"))
+        yield f"{seen} {threading.get_ident()} ".encode()
+        for _ in range(int(query.get("pad", "0"))):
+            yield b"." * len(PATTERN)
         yield f" {REQUEST.get()}".encode()
     return pieces()
 

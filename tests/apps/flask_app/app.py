@@ -106,12 +106,8 @@ def raw() -> Response:
 
 @app.get("/download")
 def download() -> Response:
-    response = send_file(BLOB, mimetype="application/octet-stream", as_attachment=True,
-                         download_name="blob.bin")
-    token = request.args.get("token")
-    if token:
-        response.call_on_close(lambda: CLOSED.add(token))
-    return response
+    return send_file(BLOB, mimetype="application/octet-stream", as_attachment=True,
+                     download_name="blob.bin")
 
 
 @app.get("/download-memory")
