@@ -8,6 +8,7 @@ unknown module, port in use) prints one line and exits non-zero: 2 for usage and
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -135,5 +136,8 @@ def _serve(config: Config) -> int:
         raise
     log.info("Starting beemo %s", __version__)
     adapter = WSGIAdapter(app, root_path=config.root_path, multithread=config.threads > 1)
+    # Everything loaded so far (the app, its framework) lives as long as the process: keep it
+    # out of the cyclic collector's generations so full collections do not rescan it.
+    gc.freeze()
     Server(config, adapter.start, listeners).run()
     return 0

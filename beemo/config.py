@@ -58,6 +58,7 @@ class Limits:
     request_line: int = 4094
     request_fields: int = 100
     request_field_size: int = 8190
+    request_body: int = 0  # 0: no limit
 
     @property
     def max_head_size(self) -> int:
@@ -120,6 +121,9 @@ class Config:
     limit_request_field_size: int = _setting(8190, Option(
         ("--limit-request-field-size",), "largest header field in bytes (431 beyond)",
         parse=int, metavar="BYTES"))
+    limit_request_body: int = _setting(0, Option(
+        ("--limit-request-body",), "largest request body in bytes, 0 for no limit (413 beyond)",
+        parse=int, metavar="BYTES"))
     poller: str = _setting("auto", Option(
         ("--poller",), "event backend: epoll (Linux) or select (portable); auto picks the "
         "platform's, or $BEEMO_POLLER", choices=POLLERS, env=False))
@@ -137,6 +141,8 @@ class Config:
         for name in ("limit_request_line", "limit_request_fields", "limit_request_field_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.limit_request_body < 0:
+            raise ConfigError("--limit-request-body must not be negative")
         choices = {"interface": INTERFACES, "log_level": LOG_LEVELS, "poller": POLLERS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -146,7 +152,7 @@ class Config:
     @property
     def limits(self) -> Limits:
         return Limits(self.limit_request_line, self.limit_request_fields,
-                      self.limit_request_field_size)
+                      self.limit_request_field_size, self.limit_request_body)
 
     @property
     def timeouts(self) -> Timeouts:

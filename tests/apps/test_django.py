@@ -186,6 +186,7 @@ def test_downloads_leave_no_open_file(url: str, server: Running, open_blobs) -> 
     for _ in range(3):
         with requests.get(f"{url}/download/", stream=True, timeout=TIMEOUT) as response:
             response.raw.read(1000)
+            assert open_blobs(server.proc.pid) == 1  # parked mid-file: the counter works
         requests.get(f"{url}/download/", timeout=TIMEOUT)
     requests.head(f"{url}/download/", timeout=TIMEOUT)
     deadline = time.monotonic() + 5

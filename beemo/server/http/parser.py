@@ -43,6 +43,8 @@ class RequestParser:
         self._max_url = limits.request_line
         self._max_field = limits.request_field_size - 2  # name + value, without ": "
         self._max_fields = limits.request_fields
+        self._max_body = limits.request_body or -1
+        self._body_bytes = 0
         self._queue = queue
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
@@ -126,7 +128,7 @@ class RequestParser:
         if method is None:
             method = _METHODS.setdefault(raw_method, raw_method.decode("ascii"))
         headers = self._fields
-        expect_continue = _check_headers(headers, version)
+        expect_continue = _check_headers(headers, version, self._max_body)
         keep_alive = parser.should_keep_alive()
         if keep_alive and parser.should_upgrade():
             keep_alive = False
@@ -139,6 +141,11 @@ class RequestParser:
             self._closing = True
 
     def on_body(self, body: bytes) -> None:
+        if self._max_body >= 0:
+            self._body_bytes += len(body)
+            if self._body_bytes > self._max_body:
+                self.finished = True  # the rest of this body must never parse as a request
+                raise ProtocolError(413, "Content Too Large")
         self._queue.append(Body(body))
 
     def on_message_complete(self) -> None:
@@ -148,18 +155,23 @@ class RequestParser:
             self._fields = []
         else:
             self._queue.append(END_OF_MESSAGE)
+        self._body_bytes = 0
         if self._closing:
             self.finished = True
 
 
-def _check_headers(headers: list[Header], version: str) -> bool:
-    """Apply the Host, Transfer-Encoding and Expect rules; True when 100-continue is expected."""
+def _check_headers(headers: list[Header], version: str, max_body: int) -> bool:
+    """Apply the Host, Transfer-Encoding, Expect and body-size rules; True when 100-continue is
+    expected. A declared Content-Length over `max_body` (when >= 0) is refused up front."""
     hosts = 0
     expect_continue = False
     for name, value in headers:
         size = len(name)
         if size == 4 and name.lower() == b"host":
             hosts += 1
+        elif size == 14 and max_body >= 0 and name.lower() == b"content-length":
+            if value.isdigit() and int(value) > max_body:
+                raise ProtocolError(413, "Content Too Large")
         elif size == 17 and version == "1.0" and name.lower() == b"transfer-encoding":
             # RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing cannot be trusted.
             raise ProtocolError(400, "Bad Request: Transfer-Encoding in an HTTP/1.0 request")

@@ -34,7 +34,6 @@ def test_illegal_moves_raise(phase: Phase, step: Step) -> None:
     with pytest.raises(StateError) as caught:
         advance(phase, step)
     assert isinstance(caught.value, BeemoError)
-    assert phase.name in str(caught.value) and step.name in str(caught.value)
 
 
 def test_closing_is_terminal() -> None:
