@@ -10,6 +10,12 @@
 # servers use ../shared/bench/run.py (see loadtests/README.md).
 set -euo pipefail
 
+if ! command -v wrk >/dev/null; then
+  echo "wrk.sh: error: wrk is not installed. Install it from the beemo checkout with:" \
+       "bash ../shared/bench/setup.sh" >&2
+  exit 127
+fi
+
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 duration=${DURATION:-5s}
@@ -17,12 +23,6 @@ connections=${CONNECTIONS:-100}
 python=${PYTHON:-}
 if [ -z "$python" ]; then
   if [ -x "$root/.venv/bin/python" ]; then python=$root/.venv/bin/python; else python=python3; fi
-fi
-
-if ! command -v wrk >/dev/null; then
-  echo "wrk.sh: error: wrk is not installed. Install it with: bash ../shared/bench/setup.sh" \
-       "(run from $root)" >&2
-  exit 127
 fi
 
 server_pin=()
@@ -76,7 +76,7 @@ run() {
   local title=$1
   shift
   echo
-  echo "== $title: wrk -t1 -c$connections -d$duration $*"
+  echo "== $title: wrk -t1 -c$connections -d$duration --latency $*"
   local out
   out=$(${client_pin[@]+"${client_pin[@]}"} wrk -t1 -c"$connections" -d"$duration" --latency "$@")
   echo "$out"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
@@ -91,9 +90,9 @@ def serve(app: str, *args: str, poller: str = "epoll", bind: str = "127.0.0.1:0"
                             env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     running = Running(proc, "")
+    running._drain()
     try:
         running.url = _wait_listening(running, startup_timeout)
-        running._drain()
         yield running
     finally:
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -108,24 +107,18 @@ def _pump(stream: object, sink: list[str]) -> None:
 
 
 def _wait_listening(running: Running, timeout: float) -> str:
-    proc = running.proc
-    assert proc.stderr is not None
+    """Wait for the "Listening at: URL" line the pump threads collect."""
     deadline = time.monotonic() + timeout
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stderr, selectors.EVENT_READ)
-    try:
-        while time.monotonic() < deadline:
-            if not selector.select(max(0.0, deadline - time.monotonic())):
-                break
-            line = proc.stderr.readline()
-            if not line:
-                break
-            running.log.append(line)
+    while time.monotonic() < deadline:
+        for line in list(running.log):
             match = _LISTENING.search(line)
             if match:
                 return match.group(1)
-    finally:
-        selector.close()
-    proc.kill()
-    proc.wait()
+        if running.proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    running.proc.kill()
+    running.proc.wait()
+    for reader in running._readers:
+        reader.join(5)
     raise RuntimeError("beemo did not start:\n" + "".join(running.log))

@@ -118,6 +118,9 @@ class WSGIAdapter:
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
+            # wsgi.input ends at the end of the body, chunked or not: Werkzeug reads a body
+            # without Content-Length only when this is set (as gunicorn and mod_wsgi do).
+            "wsgi.input_terminated": True,
             "SCRIPT_NAME": self.root_path,
             "SERVER_SOFTWARE": f"beemo/{__version__}",
         }

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.apps.wire import exchange, split_head
+from tests.apps.wire import exchange, split_head, wait_until
 from tests.support import Running, serve
 
 PROJECT = Path(__file__).resolve().parent / "django_project"
@@ -37,17 +37,26 @@ class Variant:
     threads: int
 
 
-VARIANTS = [pytest.param(Variant("epoll", 4), id="epoll-threads4"),
-            pytest.param(Variant("select", 1), id="select")]
+VARIANTS = [
+    pytest.param(Variant("epoll", 4), id="epoll-threads4"),
+    pytest.param(Variant("select", 1), id="select"),
+]
 
 
 @pytest.fixture(scope="session")
 def django_env(tmp_path_factory: pytest.TempPathFactory, blob_dir: Path) -> dict[str, str]:
     """A migrated sqlite database for this session, as the environment the servers get."""
-    env = {"MYPROJECT_DB": str(tmp_path_factory.mktemp("django") / "db.sqlite3"),
-           "BEEMO_APPS_DATA": str(blob_dir)}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=PROJECT,
-                   env={**os.environ, **env}, check=True, timeout=60)
+    env = {
+        "MYPROJECT_DB": str(tmp_path_factory.mktemp("django") / "db.sqlite3"),
+        "BEEMO_APPS_DATA": str(blob_dir),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+        cwd=PROJECT,
+        env={**os.environ, **env},
+        check=True,
+        timeout=60,
+    )
     return env
 
 
@@ -57,8 +66,9 @@ def variant(request: pytest.FixtureRequest) -> Variant:
 
 
 def _serve(variant: Variant, env: dict[str, str], *args: str) -> Iterator[Running]:
-    with serve(APP, "--threads", str(variant.threads), *args, poller=variant.poller,
-               cwd=PROJECT, env=env) as running:
+    with serve(
+        APP, "--threads", str(variant.threads), *args, poller=variant.poller, cwd=PROJECT, env=env
+    ) as running:
         yield running
         assert running.stop() == 0, running.read_log()
 
@@ -95,7 +105,9 @@ def _csrf_token(html: str) -> str:
 
 
 def test_poller_and_threads_in_use(server: Running, variant: Variant) -> None:
-    assert f"Using poller: {variant.poller}, threads: {variant.threads}" in server.read_log()
+    expected = f"Using poller: {variant.poller}, threads: {variant.threads}"
+    wait_until(lambda: expected in server.read_log())  # logged just after "Listening at"
+    assert expected in server.read_log()
 
 
 def test_form_post_with_csrf_orm_and_redirect(client: requests.Session, url: str) -> None:
@@ -104,14 +116,19 @@ def test_form_post_with_csrf_orm_and_redirect(client: requests.Session, url: str
     assert "csrftoken" in client.cookies
     assert '<form method="post" action="/">' in page.text
     title = _unique("Tea & <biscuits> ü")
-    form = {"title": title, "body": "line one\r\nline two",
-            "csrfmiddlewaretoken": _csrf_token(page.text)}
+    form = {
+        "title": title,
+        "body": "line one\r\nline two",
+        "csrfmiddlewaretoken": _csrf_token(page.text),
+    }
     response = client.post(f"{url}/", data=form, timeout=TIMEOUT)
     assert [r.status_code for r in response.history] == [302]
     assert re.fullmatch(r"/notes/\d+/", response.history[0].headers["Location"])
     assert response.status_code == 200
-    assert f"<h1>{title.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}</h1>" \
+    assert (
+        f"<h1>{title.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}</h1>"
         in response.text
+    )
     # Read back through the ORM on a fresh connection.
     notes = requests.get(f"{url}/api/notes/", params={"title": title}, timeout=TIMEOUT).json()
     assert [(n["title"], n["body"]) for n in notes["notes"]] == [(title, "line one\r\nline two")]
@@ -126,8 +143,9 @@ def test_form_post_without_csrf_token_is_403(client: requests.Session, url: str)
 
 def test_json_api_orm_write_and_read(client: requests.Session, url: str) -> None:
     title = _unique("json ✓")
-    response = client.post(f"{url}/api/notes/", json={"title": title, "body": "from JSON"},
-                           timeout=TIMEOUT)
+    response = client.post(
+        f"{url}/api/notes/", json={"title": title, "body": "from JSON"}, timeout=TIMEOUT
+    )
     assert response.status_code == 201
     assert response.headers["Content-Type"] == "application/json"
     created = response.json()
@@ -162,12 +180,19 @@ def test_session_cookie(client: requests.Session, url: str) -> None:
 
 
 def test_multipart_upload_exact_bytes(client: requests.Session, url: str, blob: bytes) -> None:
-    response = client.post(f"{url}/upload/", data={"note": "ünïcode"},
-                           files={"file": ("blob.bin", blob, "application/octet-stream")},
-                           timeout=TIMEOUT)
+    response = client.post(
+        f"{url}/upload/",
+        data={"note": "ünïcode"},
+        files={"file": ("blob.bin", blob, "application/octet-stream")},
+        timeout=TIMEOUT,
+    )
     assert response.status_code == 200
-    assert response.json() == {"size": len(blob), "sha256": hashlib.sha256(blob).hexdigest(),
-                               "filename": "blob.bin", "note": "ünïcode"}
+    assert response.json() == {
+        "size": len(blob),
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "filename": "blob.bin",
+        "note": "ünïcode",
+    }
 
 
 def test_file_response_download(client: requests.Session, url: str, blob: bytes) -> None:
@@ -189,16 +214,17 @@ def test_downloads_leave_no_open_file(url: str, server: Running, open_blobs) -> 
             assert open_blobs(server.proc.pid) == 1  # parked mid-file: the counter works
         requests.get(f"{url}/download/", timeout=TIMEOUT)
     requests.head(f"{url}/download/", timeout=TIMEOUT)
-    deadline = time.monotonic() + 5
-    while open_blobs(server.proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: open_blobs(server.proc.pid) == 0)
     assert open_blobs(server.proc.pid) == 0
 
 
 def test_head_file_response_on_the_wire(url: str, blob: bytes) -> None:
     """Django hands the file to wsgi.file_wrapper even for HEAD: no byte of it may go out."""
-    data = exchange(url, b"HEAD /download/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-                         b"GET /urls/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    data = exchange(
+        url,
+        b"HEAD /download/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        b"GET /urls/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
     head, rest = split_head(data)
     assert head[":status"] == "HTTP/1.1 200 OK"
     assert head["content-length"] == str(len(blob))
@@ -211,8 +237,7 @@ def test_head(client: requests.Session, url: str) -> None:
     head = client.head(f"{url}/", timeout=TIMEOUT)
     assert head.status_code == 200
     assert head.content == b""
-    assert head.headers["Content-Type"] == get.headers["Content-Type"] == \
-        "text/html; charset=utf-8"
+    assert head.headers["Content-Type"] == get.headers["Content-Type"] == "text/html; charset=utf-8"
     assert head.headers["Content-Length"] == get.headers["Content-Length"]
     assert client.get(f"{url}/session/", timeout=TIMEOUT).status_code == 200
 
@@ -230,18 +255,23 @@ def test_streaming_csv_export_from_orm_iterator_slow_reader(url: str) -> None:
     sqlite cursor) is resumed after the connection parked, on whichever worker gets it."""
     prefix = _unique("export")
     body = "b" * 3000  # 9 MB in all: more than the socket buffers hold, so it must park
-    response = requests.post(f"{url}/api/notes/bulk/", timeout=TIMEOUT,
-                             json={"prefix": prefix, "count": 3000, "body": body})
+    response = requests.post(
+        f"{url}/api/notes/bulk/",
+        timeout=TIMEOUT,
+        json={"prefix": prefix, "count": 3000, "body": body},
+    )
     assert response.json() == {"created": 3000}
-    with requests.get(f"{url}/export.csv", params={"prefix": prefix}, stream=True,
-                      timeout=TIMEOUT) as response:
+    with requests.get(
+        f"{url}/export.csv", params={"prefix": prefix}, stream=True, timeout=TIMEOUT
+    ) as response:
         assert response.headers["Content-Type"] == "text/csv"
         first = response.raw.read(65536)
         time.sleep(0.3)
         rows = (first + response.raw.read()).decode().splitlines()
     assert len(rows) == 3000
-    assert [row.split(",")[1:] for row in rows] == \
-        [[f"{prefix} {n:05d}", body] for n in range(3000)]
+    assert [row.split(",")[1:] for row in rows] == [
+        [f"{prefix} {n:05d}", body] for n in range(3000)
+    ]
     ids = [int(row.split(",")[0]) for row in rows]
     assert ids == sorted(ids)
 
@@ -264,8 +294,9 @@ def test_404(client: requests.Session, url: str) -> None:
     assert client.get(f"{url}/session/", timeout=TIMEOUT).status_code == 200
 
 
-def test_view_exception_is_500_and_server_goes_on(client: requests.Session, url: str,
-                                                 server: Running) -> None:
+def test_view_exception_is_500_and_server_goes_on(
+    client: requests.Session, url: str, server: Running
+) -> None:
     response = client.get(f"{url}/boom/", timeout=TIMEOUT)
     assert response.status_code == 500
     assert "Server Error (500)" in response.text
@@ -311,8 +342,11 @@ def test_root_path_form_flow(prefixed: Running) -> None:
         page = client.get(f"{base}/", timeout=TIMEOUT)
         assert '<form method="post" action="/prefix/">' in page.text
         title = _unique("prefixed")
-        response = client.post(f"{base}/", timeout=TIMEOUT, data={
-            "title": title, "body": "", "csrfmiddlewaretoken": _csrf_token(page.text)})
+        response = client.post(
+            f"{base}/",
+            timeout=TIMEOUT,
+            data={"title": title, "body": "", "csrfmiddlewaretoken": _csrf_token(page.text)},
+        )
         assert re.fullmatch(r"/prefix/notes/\d+/", response.history[0].headers["Location"])
         assert f"<h1>{title}</h1>" in response.text
         assert '<a href="/prefix/">all notes</a>' in response.text

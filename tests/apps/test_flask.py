@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.apps.wire import exchange, split_head
+from tests.apps.wire import exchange, split_head, wait_until
 from tests.support import Running, serve
 
 APP_DIR = Path(__file__).resolve().parent / "flask_app"
@@ -34,8 +34,10 @@ class Variant:
     threads: int
 
 
-VARIANTS = [pytest.param(Variant("epoll", 1), id="epoll"),
-            pytest.param(Variant("select", 4), id="select-threads4")]
+VARIANTS = [
+    pytest.param(Variant("epoll", 1), id="epoll"),
+    pytest.param(Variant("select", 4), id="select-threads4"),
+]
 
 
 @pytest.fixture(scope="module", params=VARIANTS)
@@ -45,8 +47,14 @@ def variant(request: pytest.FixtureRequest) -> Variant:
 
 @pytest.fixture(scope="module")
 def server(variant: Variant, blob_dir: Path) -> Iterator[Running]:
-    with serve("app:app", "--threads", str(variant.threads), poller=variant.poller,
-               cwd=APP_DIR, env={"BEEMO_APPS_DATA": str(blob_dir)}) as running:
+    with serve(
+        "app:app",
+        "--threads",
+        str(variant.threads),
+        poller=variant.poller,
+        cwd=APP_DIR,
+        env={"BEEMO_APPS_DATA": str(blob_dir)},
+    ) as running:
         yield running
         assert running.stop() == 0, running.read_log()
 
@@ -63,7 +71,9 @@ def client() -> Iterator[requests.Session]:
 
 
 def test_poller_and_threads_in_use(server: Running, variant: Variant) -> None:
-    assert f"Using poller: {variant.poller}, threads: {variant.threads}" in server.read_log()
+    expected = f"Using poller: {variant.poller}, threads: {variant.threads}"
+    wait_until(lambda: expected in server.read_log())  # logged just after "Listening at"
+    assert expected in server.read_log()
 
 
 def test_get_and_environ(client: requests.Session, url: str, variant: Variant) -> None:
@@ -92,8 +102,7 @@ def test_percent_encoded_utf8_path(client: requests.Session, url: str) -> None:
 
 
 def test_keep_alive_reuses_one_connection(client: requests.Session, url: str) -> None:
-    ports = {client.get(f"{url}/environ", timeout=TIMEOUT).json()["REMOTE_PORT"]
-             for _ in range(5)}
+    ports = {client.get(f"{url}/environ", timeout=TIMEOUT).json()["REMOTE_PORT"] for _ in range(5)}
     client.get(f"{url}/no-such-page", timeout=TIMEOUT)  # a 404 keeps the connection too
     ports.add(client.get(f"{url}/environ", timeout=TIMEOUT).json()["REMOTE_PORT"])
     assert len(ports) == 1
@@ -104,11 +113,13 @@ def test_html_form_post_redirect_and_session(client: requests.Session, url: str)
     assert page.status_code == 200
     assert page.headers["Content-Type"] == "text/html; charset=utf-8"
     assert 'action="/form"' in page.text
-    response = client.post(f"{url}/form", data={"name": "Zoë & <co>", "color": ["red", "blue"]},
-                           timeout=TIMEOUT)
+    response = client.post(
+        f"{url}/form", data={"name": "Zoë & <co>", "color": ["red", "blue"]}, timeout=TIMEOUT
+    )
     assert [r.status_code for r in response.history] == [303]
-    assert response.history[0].request.headers["Content-Type"] == \
-        "application/x-www-form-urlencoded"
+    assert (
+        response.history[0].request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    )
     assert response.status_code == 200
     assert response.url == f"{url}/greet?colors=red,blue"
     assert response.text == "<p>Hello, Zoë &amp; &lt;co&gt;! Colors: red,blue</p>"
@@ -126,31 +137,41 @@ def test_json_post(client: requests.Session, url: str) -> None:
 
 
 def test_multipart_upload_exact_bytes(client: requests.Session, url: str, blob: bytes) -> None:
-    response = client.post(f"{url}/upload", data={"note": "ünïcode note"},
-                           files={"file": ("blob.bin", blob, "application/x-test")},
-                           timeout=TIMEOUT)
+    response = client.post(
+        f"{url}/upload",
+        data={"note": "ünïcode note"},
+        files={"file": ("blob.bin", blob, "application/x-test")},
+        timeout=TIMEOUT,
+    )
     assert response.status_code == 200
-    assert response.json() == {"size": len(blob), "sha256": hashlib.sha256(blob).hexdigest(),
-                               "filename": "blob.bin", "note": "ünïcode note",
-                               "content_type": "application/x-test"}
+    assert response.json() == {
+        "size": len(blob),
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "filename": "blob.bin",
+        "note": "ünïcode note",
+        "content_type": "application/x-test",
+    }
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: environ lacks wsgi.input_terminated, so "
-                   "Flask/Werkzeug reads a chunked request body as empty")
 def test_chunked_request_body(client: requests.Session, url: str, blob: bytes) -> None:
-    pieces = [blob[i:i + 100_000] for i in range(0, 1_000_000, 100_000)]
+    pieces = [blob[i : i + 100_000] for i in range(0, 1_000_000, 100_000)]
     response = client.post(f"{url}/raw", data=iter(pieces), timeout=TIMEOUT)
     assert response.request.headers["Transfer-Encoding"] == "chunked"
-    assert response.json() == {"size": 1_000_000,
-                               "sha256": hashlib.sha256(blob[:1_000_000]).hexdigest()}
+    assert response.json() == {
+        "size": 1_000_000,
+        "sha256": hashlib.sha256(blob[:1_000_000]).hexdigest(),
+    }
 
 
 def test_expect_100_continue(url: str) -> None:
     """curl's way to upload: the body follows only once the server says 100 Continue."""
-    with socket.create_connection((urlsplit(url).hostname, urlsplit(url).port),
-                                  timeout=TIMEOUT) as sock:
-        sock.sendall(b"POST /raw HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-                     b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+    with socket.create_connection(
+        (urlsplit(url).hostname, urlsplit(url).port), timeout=TIMEOUT
+    ) as sock:
+        sock.sendall(
+            b"POST /raw HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+            b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
         assert sock.recv(1000) == b"HTTP/1.1 100 Continue\r\n\r\n"
         sock.sendall(b"hello")
         received = b""
@@ -163,8 +184,10 @@ def test_expect_100_continue(url: str) -> None:
 
 def test_raw_body_with_content_length(client: requests.Session, url: str, blob: bytes) -> None:
     response = client.post(f"{url}/raw", data=blob[:1_000_000], timeout=TIMEOUT)
-    assert response.json() == {"size": 1_000_000,
-                               "sha256": hashlib.sha256(blob[:1_000_000]).hexdigest()}
+    assert response.json() == {
+        "size": 1_000_000,
+        "sha256": hashlib.sha256(blob[:1_000_000]).hexdigest(),
+    }
 
 
 def test_send_file_download(client: requests.Session, url: str, blob: bytes) -> None:
@@ -177,8 +200,7 @@ def test_send_file_download(client: requests.Session, url: str, blob: bytes) -> 
 
 
 def test_send_file_range(client: requests.Session, url: str, blob: bytes) -> None:
-    response = client.get(f"{url}/download", headers={"Range": "bytes=1000-1999"},
-                          timeout=TIMEOUT)
+    response = client.get(f"{url}/download", headers={"Range": "bytes=1000-1999"}, timeout=TIMEOUT)
     assert response.status_code == 206
     assert response.headers["Content-Range"] == f"bytes 1000-1999/{len(blob)}"
     assert response.headers["Content-Length"] == "1000"
@@ -222,24 +244,22 @@ def test_downloads_leave_no_open_file(url: str, server: Running, open_blobs) -> 
         requests.get(f"{url}/download", timeout=TIMEOUT)
     requests.head(f"{url}/download", timeout=TIMEOUT)
     requests.get(f"{url}/download", headers={"Range": "bytes=0-9"}, timeout=TIMEOUT)
-    _wait_until(lambda: open_blobs(server.proc.pid) == 0)
+    wait_until(lambda: open_blobs(server.proc.pid) == 0)
     assert open_blobs(server.proc.pid) == 0
 
 
 def test_client_gone_mid_stream_still_closes_the_response(url: str) -> None:
     """PEP 3333: the iterable's close() runs even when the client left (call_on_close)."""
     token = uuid.uuid4().hex
-    with requests.get(f"{url}/stream", params={"count": "150000", "pad": "60", "token": token},
-                      stream=True, timeout=TIMEOUT) as response:
+    with requests.get(
+        f"{url}/stream",
+        params={"count": "150000", "pad": "60", "token": token},
+        stream=True,
+        timeout=TIMEOUT,
+    ) as response:
         assert response.raw.read(1000)
-    _wait_until(lambda: requests.get(f"{url}/closed/{token}", timeout=TIMEOUT).json())
+    wait_until(lambda: requests.get(f"{url}/closed/{token}", timeout=TIMEOUT).json())
     assert requests.get(f"{url}/closed/{token}", timeout=TIMEOUT).json() is True
-
-
-def _wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 def test_streamed_response_complete_and_chunked(client: requests.Session, url: str) -> None:
@@ -252,8 +272,9 @@ def test_streamed_response_complete_and_chunked(client: requests.Session, url: s
 
 def test_streamed_response_arrives_incrementally(url: str) -> None:
     started = time.monotonic()
-    with requests.get(f"{url}/stream", params={"count": "3", "pause": "0.6"}, stream=True,
-                      timeout=TIMEOUT) as response:
+    with requests.get(
+        f"{url}/stream", params={"count": "3", "pause": "0.6"}, stream=True, timeout=TIMEOUT
+    ) as response:
         chunks = response.iter_content(chunk_size=None)
         first = next(chunks)
         first_at = time.monotonic() - started
@@ -268,14 +289,14 @@ def test_streamed_response_arrives_incrementally(url: str) -> None:
 def test_streamed_response_slow_reader(url: str) -> None:
     """The generator parks on WRITE and resumes (maybe on another worker) in its context."""
     # ~11 MB: more than loopback's socket buffers hold (about 4 MB here), so it must park.
-    with requests.get(f"{url}/stream", params={"count": "150000", "pad": "60"}, stream=True,
-                      timeout=TIMEOUT) as response:
+    with requests.get(
+        f"{url}/stream", params={"count": "150000", "pad": "60"}, stream=True, timeout=TIMEOUT
+    ) as response:
         first = response.raw.read(65536)
         time.sleep(0.3)
         rest = response.raw.read()
     pad = "x" * 60
-    assert (first + rest).decode() == \
-        "".join(f"line {n} of 150000{pad}\n" for n in range(150000))
+    assert (first + rest).decode() == "".join(f"line {n} of 150000{pad}\n" for n in range(150000))
 
 
 def test_exception_mid_stream_cuts_the_response(url: str) -> None:
@@ -289,13 +310,18 @@ def test_cookies_set_and_read_back(client: requests.Session, url: str) -> None:
     response = client.get(f"{url}/cookies/set", params={"flavor": "ginger"}, timeout=TIMEOUT)
     # Two Set-Cookie fields stay two fields (they must never be folded into one line).
     assert response.raw.headers.getlist("Set-Cookie") == [
-        "flavor=ginger; HttpOnly; Path=/", "size=large; Path=/cookies"]
+        "flavor=ginger; HttpOnly; Path=/",
+        "size=large; Path=/cookies",
+    ]
     assert client.cookies["flavor"] == "ginger"
     assert client.cookies["size"] == "large"
     client.cookies.set("extra", "yes")
     # Two cookies travel in one Cookie header; the app sees both.
-    assert client.get(f"{url}/cookies/get", timeout=TIMEOUT).json() == \
-        {"flavor": "ginger", "size": "large", "extra": "yes"}
+    assert client.get(f"{url}/cookies/get", timeout=TIMEOUT).json() == {
+        "flavor": "ginger",
+        "size": "large",
+        "extra": "yes",
+    }
 
 
 def test_redirects_followed(client: requests.Session, url: str) -> None:
@@ -331,9 +357,11 @@ def test_head_has_headers_and_no_body(client: requests.Session, url: str, path: 
 @pytest.mark.parametrize("path", ["/", "/download"])
 def test_head_on_the_wire(url: str, path: str, blob: bytes) -> None:
     """A pipelined GET right after the HEAD must start where the HEAD's head ends."""
-    data = exchange(url, f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n"
-                         "GET /hello/next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                    .encode())
+    data = exchange(
+        url,
+        f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /hello/next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode(),
+    )
     head, rest = split_head(data)
     assert head[":status"] == "HTTP/1.1 200 OK"
     expected = str(len(blob)) if path == "/download" else str(len(b"Hello from Flask!"))
@@ -355,8 +383,9 @@ def test_405(client: requests.Session, url: str) -> None:
     assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
 
 
-def test_view_exception_is_flask_500_and_server_goes_on(client: requests.Session, url: str,
-                                                       server: Running) -> None:
+def test_view_exception_is_flask_500_and_server_goes_on(
+    client: requests.Session, url: str, server: Running
+) -> None:
     response = client.get(f"{url}/boom", timeout=TIMEOUT)
     assert response.status_code == 500
     assert "Internal Server Error" in response.text
@@ -364,13 +393,14 @@ def test_view_exception_is_flask_500_and_server_goes_on(client: requests.Session
     assert server.proc.poll() is None
 
 
-def test_app_exception_is_server_500_and_server_goes_on(client: requests.Session, url: str,
-                                                        server: Running) -> None:
+def test_app_exception_is_server_500_and_server_goes_on(
+    client: requests.Session, url: str, server: Running
+) -> None:
     response = client.get(f"{url}/crash", timeout=TIMEOUT)
     assert response.status_code == 500
     assert response.headers["Connection"] == "close"
     assert client.get(url, timeout=TIMEOUT).text == "Hello from Flask!"
-    _wait_until(lambda: "the app crashed on purpose" in server.read_log())
+    wait_until(lambda: "the app crashed on purpose" in server.read_log())
     assert "RuntimeError: the app crashed on purpose, outside Flask" in server.read_log()
 
 
@@ -391,8 +421,9 @@ def test_many_concurrent_clients(url: str, blob: bytes) -> None:
 def test_slow_view_does_not_block_others(url: str, variant: Variant) -> None:
     if variant.threads == 1:
         pytest.skip("one worker thread runs one view at a time")
-    slow = threading.Thread(target=requests.get, args=(f"{url}/sleep?s=1.5",),
-                            kwargs={"timeout": TIMEOUT})
+    slow = threading.Thread(
+        target=requests.get, args=(f"{url}/sleep?s=1.5",), kwargs={"timeout": TIMEOUT}
+    )
     slow.start()
     time.sleep(0.1)
     started = time.monotonic()

@@ -1,8 +1,11 @@
-"""Raw-socket checks that `requests` cannot make: exact bytes on the wire."""
+"""Client-side helpers: raw-socket checks that `requests` cannot make (exact bytes on the
+wire), and waiting for something the server does after it answered (a log line, a close)."""
 
 from __future__ import annotations
 
 import socket
+import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 
@@ -26,3 +29,10 @@ def split_head(response: bytes) -> tuple[dict[str, str], bytes]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return headers, rest
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Poll `condition` until it is true or `timeout` seconds passed; the caller asserts."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -59,11 +59,23 @@ def hello(name: str) -> str:
 
 @app.get("/environ")
 def environ() -> Response:
-    keys = ("REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_PROTOCOL",
-            "REMOTE_ADDR", "REMOTE_PORT", "wsgi.url_scheme", "wsgi.multithread",
-            "wsgi.multiprocess", "wsgi.run_once", "SERVER_SOFTWARE")
-    return jsonify({key: request.environ.get(key) for key in keys}
-                   | {"args": request.args.to_dict(flat=False)})
+    keys = (
+        "REQUEST_METHOD",
+        "SCRIPT_NAME",
+        "PATH_INFO",
+        "QUERY_STRING",
+        "SERVER_PROTOCOL",
+        "REMOTE_ADDR",
+        "REMOTE_PORT",
+        "wsgi.url_scheme",
+        "wsgi.multithread",
+        "wsgi.multiprocess",
+        "wsgi.run_once",
+        "SERVER_SOFTWARE",
+    )
+    return jsonify(
+        {key: request.environ.get(key) for key in keys} | {"args": request.args.to_dict(flat=False)}
+    )
 
 
 @app.get("/form")
@@ -80,9 +92,11 @@ def form_submit() -> Response:
 
 @app.get("/greet")
 def greet() -> str:
-    return render_template_string("<p>Hello, {{ name }}! Colors: {{ colors }}</p>",
-                                  name=session.get("name", "stranger"),
-                                  colors=request.args.get("colors", ""))
+    return render_template_string(
+        "<p>Hello, {{ name }}! Colors: {{ colors }}</p>",
+        name=session.get("name", "stranger"),
+        colors=request.args.get("colors", ""),
+    )
 
 
 @app.post("/json")
@@ -95,8 +109,10 @@ def json_echo() -> tuple[Response, int]:
 def upload() -> Response:
     file = request.files["file"]
     data = file.read()
-    return jsonify(_digest(data) | {"filename": file.filename, "note": request.form["note"],
-                                    "content_type": file.mimetype})
+    return jsonify(
+        _digest(data)
+        | {"filename": file.filename, "note": request.form["note"], "content_type": file.mimetype}
+    )
 
 
 @app.post("/raw")
@@ -106,8 +122,9 @@ def raw() -> Response:
 
 @app.get("/download")
 def download() -> Response:
-    return send_file(BLOB, mimetype="application/octet-stream", as_attachment=True,
-                     download_name="blob.bin")
+    return send_file(
+        BLOB, mimetype="application/octet-stream", as_attachment=True, download_name="blob.bin"
+    )
 
 
 @app.get("/download-memory")
@@ -198,8 +215,9 @@ class _CrashBeforeFlask:
     def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
         self.wsgi_app = wsgi_app
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/crash":
             raise RuntimeError("the app crashed on purpose, outside Flask")
         return self.wsgi_app(environ, start_response)

@@ -53,7 +53,8 @@ def bulk(request: HttpRequest) -> JsonResponse:
     payload = json.loads(request.body)
     notes = Note.objects.bulk_create(
         Note(title=f"{payload['prefix']} {n:05d}", body=payload["body"])
-        for n in range(payload["count"]))
+        for n in range(payload["count"])
+    )
     return JsonResponse({"created": len(notes)}, status=201)
 
 
@@ -68,8 +69,9 @@ def export(request: HttpRequest) -> StreamingHttpResponse:
     """Stream notes as CSV straight from a server-side ORM iterator (Django's how-to)."""
     notes = Note.objects.filter(title__startswith=request.GET["prefix"]).order_by("pk")
     writer = csv.writer(_Echo())
-    rows = (writer.writerow([note.pk, note.title, note.body])
-            for note in notes.iterator(chunk_size=100))
+    rows = (
+        writer.writerow([note.pk, note.title, note.body]) for note in notes.iterator(chunk_size=100)
+    )
     return StreamingHttpResponse(rows, content_type="text/csv")
 
 
@@ -79,13 +81,20 @@ def upload(request: HttpRequest) -> JsonResponse:
     digest = hashlib.sha256()
     for chunk in file.chunks():
         digest.update(chunk)
-    return JsonResponse({"size": file.size, "sha256": digest.hexdigest(),
-                         "filename": file.name, "note": request.POST["note"]})
+    return JsonResponse(
+        {
+            "size": file.size,
+            "sha256": digest.hexdigest(),
+            "filename": file.name,
+            "note": request.POST["note"],
+        }
+    )
 
 
 def download(request: HttpRequest) -> FileResponse:
-    return FileResponse(open(settings.DATA_DIR / "blob.bin", "rb"), as_attachment=True,
-                        filename="blob.bin")
+    return FileResponse(
+        open(settings.DATA_DIR / "blob.bin", "rb"), as_attachment=True, filename="blob.bin"
+    )
 
 
 def stream(request: HttpRequest) -> StreamingHttpResponse:
@@ -105,15 +114,17 @@ def visits(request: HttpRequest) -> JsonResponse:
 
 
 def urls(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({
-        "index": reverse("notes:index"),
-        "detail": reverse("notes:detail", args=[7]),
-        "absolute": request.build_absolute_uri(reverse("notes:detail", args=[7])),
-        "path": request.path,
-        "path_info": request.path_info,
-        "full_path": request.get_full_path(),
-        "script_name": request.META["SCRIPT_NAME"],
-    })
+    return JsonResponse(
+        {
+            "index": reverse("notes:index"),
+            "detail": reverse("notes:detail", args=[7]),
+            "absolute": request.build_absolute_uri(reverse("notes:detail", args=[7])),
+            "path": request.path,
+            "path_info": request.path_info,
+            "full_path": request.get_full_path(),
+            "script_name": request.META["SCRIPT_NAME"],
+        }
+    )
 
 
 def go(request: HttpRequest) -> HttpResponse:

@@ -94,7 +94,7 @@ def random_splits(data: bytes, seed: int, max_cuts: int = 8) -> list[bytes]:
     if len(data) < 2:
         return [data]
     cuts = sorted(rng.sample(range(1, len(data)), rng.randint(1, min(max_cuts, len(data) - 1))))
-    return [data[start:end] for start, end in zip([0, *cuts], [*cuts, len(data)])]
+    return [data[start:end] for start, end in zip([0, *cuts], [*cuts, len(data)], strict=True)]
 
 
 def splittings(data: bytes, seeds: int = 20) -> Iterator[tuple[str, list[bytes]]]:

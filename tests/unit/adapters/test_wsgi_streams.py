@@ -1,0 +1,162 @@
+"""wsgi.input, wsgi.errors and wsgi.file_wrapper."""
+
+from __future__ import annotations
+
+import io
+import logging
+import random
+import tempfile
+
+import pytest
+
+from beemo.adapters.wsgi_streams import ErrorStream, FileWrapper, InputStream
+from tests.unit.adapters.exchange import FakeExchange
+from tests.unit.server.http.driver import random_splits
+
+BODY = b"first line\nsecond line\r\nxy\n\nlast without newline"
+PIECES = [b"fi", b"rst line\nsec", b"ond line\r\n", b"x", b"y\n", b"\nlast", b" without newline"]
+
+
+def stream(pieces: list[bytes] = PIECES) -> tuple[InputStream, FakeExchange]:
+    exchange = FakeExchange(*pieces)
+    return InputStream(exchange.read_body), exchange
+
+
+def test_nothing_is_pulled_before_the_app_reads() -> None:
+    _, exchange = stream()
+    assert exchange.reads == 0
+
+
+def test_read_all() -> None:
+    body, exchange = stream()
+    assert body.read() == BODY
+    assert body.read() == b"" and body.read(5) == b"" and body.readline() == b""
+    assert exchange.reads == len(PIECES) + 1  # the end is pulled once, then remembered
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 11, 100])
+def test_read_in_sizes(size: int) -> None:
+    body, _ = stream()
+    parts = []
+    while part := body.read(size):
+        assert len(part) == size or len(b"".join(parts) + part) == len(BODY)
+        parts.append(part)
+    assert b"".join(parts) == BODY
+
+
+def test_read_pulls_no_more_than_it_needs() -> None:
+    body, exchange = stream()
+    assert body.read(2) == b"fi"
+    assert exchange.reads == 1
+    assert body.read(3) == b"rst"
+    assert exchange.reads == 2
+
+
+def test_readline() -> None:
+    body, _ = stream()
+    assert [body.readline() for _ in range(6)] == [
+        b"first line\n", b"second line\r\n", b"xy\n", b"\n", b"last without newline", b""]
+
+
+def test_readline_with_a_limit() -> None:
+    body, _ = stream()
+    assert body.readline(5) == b"first"
+    assert body.readline(100) == b" line\n"
+    assert body.readline(0) == b""
+    assert body.readline(6) == b"second"
+    assert body.readline(None) == b" line\r\n"
+
+
+def test_readlines_and_iteration() -> None:
+    expected = [b"first line\n", b"second line\r\n", b"xy\n", b"\n", b"last without newline"]
+    body, _ = stream()
+    assert body.readlines() == expected
+    body, _ = stream()
+    assert list(body) == expected
+    body, _ = stream()
+    assert body.readlines(12) == expected[:2]  # stops once the hint is reached
+    assert body.readlines(None) == expected[2:]
+
+
+def test_empty_body() -> None:
+    body, _ = stream([])
+    assert (body.read(), body.read(3), body.readline(), body.readlines()) == (b"", b"", b"", [])
+    assert list(body) == []
+
+
+def test_close_is_a_no_op() -> None:
+    body, _ = stream()
+    body.close()
+    assert body.read() == BODY
+
+
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_behaves_like_bytesio(seed: int) -> None:
+    """Random reads over a body cut at random places match io.BytesIO, the reference."""
+    rng = random.Random(seed)
+    data = bytes(rng.choice(b"ab\n\r") for _ in range(rng.randrange(80)))
+    pieces = [piece for piece in random_splits(data, seed) if piece]
+    body, _ = stream(pieces)
+    reference = io.BytesIO(data)
+    for _ in range(20):
+        name = rng.choice(["read", "readline", "readlines"])
+        arg = rng.choice([None, -1, 0, 1, 2, 5, 17])
+        got = getattr(body, name)(arg)
+        want = getattr(reference, name)(arg)
+        assert got == want, (name, arg, pieces)
+
+
+# ---- wsgi.errors ----------------------------------------------------------------------------
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def records() -> Records:
+    logger = logging.getLogger("tests.unit.wsgi.errors")
+    logger.propagate = False
+    logger.handlers[:] = [handler := Records()]
+    return handler
+
+
+def test_errors_are_logged_one_entry_per_line(records: Records) -> None:
+    errors = ErrorStream(logging.getLogger("tests.unit.wsgi.errors"))
+    assert errors.write("one\ntw") == 6
+    assert records.messages == ["one"]
+    errors.write("o\nthree\n")
+    assert records.messages == ["one", "two", "three"]
+    errors.flush()  # nothing pending
+    assert records.messages == ["one", "two", "three"]
+    errors.write("pending")
+    errors.flush()
+    errors.writelines(["a\n", "b\n"])
+    assert records.messages == ["one", "two", "three", "pending", "a", "b"]
+
+
+# ---- wsgi.file_wrapper ----------------------------------------------------------------------
+
+
+def test_file_wrapper_iterates_in_blocks_and_closes_the_file() -> None:
+    file = io.BytesIO(b"x" * 10)
+    wrapper = FileWrapper(file, blksize=4)
+    assert list(wrapper) == [b"xxxx", b"xxxx", b"xx"]
+    wrapper.close()
+    assert file.closed
+
+
+def test_file_wrapper_fileno() -> None:
+    with pytest.raises(OSError):
+        FileWrapper(io.BytesIO(b"")).fileno()
+    with pytest.raises(OSError):
+        FileWrapper(iter([b"no fileno"])).fileno()
+    with tempfile.TemporaryFile() as file:
+        assert FileWrapper(file).fileno() == file.fileno()
