@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -38,10 +39,15 @@ def _query(environ: Environ) -> dict[str, str]:
     return {key: values[-1] for key, values in parse_qs(environ["QUERY_STRING"]).items()}
 
 
-def _plain(start_response: StartResponse, body: bytes, status: str = "200 OK",
-           extra: list[tuple[str, str]] | None = None) -> list[bytes]:
-    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
-                            *(extra or [])])
+def _plain(
+    start_response: StartResponse,
+    body: bytes,
+    status: str = "200 OK",
+    extra: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    start_response(
+        status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), *(extra or [])]
+    )
     return [body]
 
 
@@ -87,6 +93,7 @@ def stream(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
             if delay:
                 time.sleep(delay)
             yield f"piece {index}\n".encode()
+
     return pieces()
 
 
@@ -110,6 +117,7 @@ def big(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
             piece = PATTERN if left >= len(PATTERN) else PATTERN[:left]
             left -= len(piece)
             yield piece
+
     return pieces()
 
 
@@ -141,6 +149,7 @@ def raise_mid(environ: Environ, start_response: StartResponse) -> Iterable[bytes
     def pieces() -> Iterator[bytes]:
         yield b"first piece\n"
         raise RuntimeError("boom mid-stream")
+
     return pieces()
 
 
@@ -150,6 +159,7 @@ def raise_mid_cl(environ: Environ, start_response: StartResponse) -> Iterable[by
     def pieces() -> Iterator[bytes]:
         yield b"first piece\n"
         raise RuntimeError("boom mid-stream")
+
     return pieces()
 
 
@@ -201,6 +211,7 @@ def record_close_gen(environ: Environ, start_response: StartResponse) -> Iterabl
         finally:
             with open(path, "a") as record:
                 record.write(f"generator closed after {sent}\n")
+
     return pieces()
 
 
@@ -209,9 +220,12 @@ def file(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     path = query["path"]
     headers = [("Content-Type", "application/octet-stream")]
     if query.get("cl", "1") == "1":
-        headers.append(("Content-Length", str(os.path.getsize(path))))
+        size = os.path.getsize(path) - int(query.get("seek", "0"))
+        headers.append(("Content-Length", query.get("length", str(size))))
     start_response("200 OK", headers)
-    return environ["wsgi.file_wrapper"](open(path, "rb"), 32768)
+    handle = open(path, "rb")
+    handle.seek(int(query.get("seek", "0")))
+    return environ["wsgi.file_wrapper"](handle, 32768)
 
 
 def bytesio(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -244,6 +258,7 @@ def context_stream(environ: Environ, start_response: StartResponse) -> Iterable[
         for _ in range(int(query.get("pad", "0"))):
             yield b"." * len(PATTERN)
         yield f" {REQUEST.get()}".encode()
+
     return pieces()
 
 
@@ -267,6 +282,44 @@ def read_later(environ: Environ, start_response: StartResponse) -> Iterable[byte
     """Wait `ms`, then read the body (the 100 Continue must go out only now)."""
     time.sleep(int(_query(environ).get("ms", "300")) / 1000)
     return _plain(start_response, b"".join(_read_all(environ)))
+
+
+def wrong_length(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    """Declare Content-Length `cl` but return `size` bytes (in one list, or `gen=1` pieces)."""
+    query = _query(environ)
+    body = b"x" * int(query["size"])
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", query["cl"])])
+    if query.get("gen") == "1":
+        return iter([body[:1], body[1:]])
+    return [body]
+
+
+def bad_header(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", [("X-Split", "a\r\nX-Injected: yes")])
+    return [b"should not be sent\n"]
+
+
+class _CloseRaises:
+    def __iter__(self) -> Iterator[bytes]:
+        return iter([b"body\n"])
+
+    def close(self) -> None:
+        raise RuntimeError("boom in close()")
+
+
+def close_raises(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return _CloseRaises()
+
+
+def error_page(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    """PEP 3333 error handling: start_response again with exc_info before any output."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    try:
+        raise ValueError("handled by the app")
+    except ValueError:
+        start_response("503 Service Unavailable", [("Content-Type", "text/plain")], sys.exc_info())
+    return [b"app error page\n"]
 
 
 ROUTES: dict[str, Callable[[Environ, StartResponse], Iterable[bytes]]] = {
@@ -293,11 +346,16 @@ ROUTES: dict[str, Callable[[Environ, StartResponse], Iterable[bytes]]] = {
     "/write": write_callable,
     "/smuggled": smuggled,
     "/read-later": read_later,
+    "/wrong-length": wrong_length,
+    "/bad-header": bad_header,
+    "/close-raises": close_raises,
+    "/error-page": error_page,
 }
 
 
 def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-    route = ROUTES.get(environ["PATH_INFO"])
+    path = environ["PATH_INFO"]
+    route = ROUTES.get("/environ" if path.startswith("/environ/") else path)
     if route is None:
         return _plain(start_response, b"not found\n", "404 Not Found")
     return route(environ, start_response)
@@ -317,15 +375,18 @@ def _validated_inner(environ: Environ, start_response: StartResponse) -> Iterabl
                 break
             pieces.append(data)
         body = b"".join(pieces)
-        start_response("200 OK", [("Content-Type", "application/octet-stream"),
-                                  ("Content-Length", str(len(body)))])
+        start_response(
+            "200 OK",
+            [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))],
+        )
         return [body]
     if path == "/lines":
         lines = [stream_in.readline()]
         lines += list(stream_in.readlines())
         body = b"|".join(lines)
-        start_response("200 OK", [("Content-Type", "text/plain"),
-                                  ("Content-Length", str(len(body)))])
+        start_response(
+            "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        )
         return [body]
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
@@ -343,10 +404,12 @@ def _validated_inner(environ: Environ, start_response: StartResponse) -> Iterabl
     if path == "/errors":
         environ["wsgi.errors"].write("a line for wsgi.errors\n")
         environ["wsgi.errors"].flush()
-    body = json.dumps({"method": environ["REQUEST_METHOD"], "path": path,
-                       "query": environ["QUERY_STRING"]}).encode()
-    start_response("200 OK", [("Content-Type", "application/json"),
-                              ("Content-Length", str(len(body)))])
+    body = json.dumps(
+        {"method": environ["REQUEST_METHOD"], "path": path, "query": environ["QUERY_STRING"]}
+    ).encode()
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
     return [body]
 
 

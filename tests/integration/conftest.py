@@ -37,8 +37,14 @@ def poller(request: pytest.FixtureRequest) -> str:
 
 
 @contextlib.contextmanager
-def serve(spec: str, *args: str, poller: str = "epoll", bind: str = "127.0.0.1:0",
-          env: dict[str, str] | None = None, startup_timeout: float = 15.0) -> Iterator[Running]:
+def serve(
+    spec: str,
+    *args: str,
+    poller: str = "epoll",
+    bind: str = "127.0.0.1:0",
+    env: dict[str, str] | None = None,
+    startup_timeout: float = 15.0,
+) -> Iterator[Running]:
     """Like `tests.support.serve`, without its startup race.
 
     `support._wait_listening` waits on the stderr *fd* with a selector but reads through the
@@ -49,8 +55,14 @@ def serve(spec: str, *args: str, poller: str = "epoll", bind: str = "127.0.0.1:0
     full_env = dict(os.environ, BEEMO_POLLER=poller, PYTHONUNBUFFERED="1")
     full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), full_env.get("PYTHONPATH", "")])
     full_env.update(env or {})
-    proc = subprocess.Popen(beemo_command(spec, *args, bind=bind), cwd=ROOT, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        beemo_command(spec, *args, bind=bind),
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     server = Running(proc, "")
     server._drain()
     try:
@@ -83,8 +95,14 @@ def running(*args: str, poller: str, name: str = "app", **kwargs: object) -> Ite
 # ---- a byte-exact HTTP/1.1 client -----------------------------------------------------------
 
 
-def request_bytes(method: str = "GET", path: str = "/", headers: list[tuple[str, str]] | None
-                  = None, body: bytes = b"", version: str = "1.1", host: bool = True) -> bytes:
+def request_bytes(
+    method: str = "GET",
+    path: str = "/",
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+    version: str = "1.1",
+    host: bool = True,
+) -> bytes:
     """A request head (and body) as bytes; adds Host and, for a body, Content-Length."""
     lines = [f"{method} {path} HTTP/{version}"]
     given = {name.lower() for name, _ in headers or []}
@@ -136,8 +154,9 @@ class RawConn:
     @classmethod
     def to(cls, server: Running | str | tuple[str, int], timeout: float = TIMEOUT) -> RawConn:
         if isinstance(server, Running):
-            address: str | tuple[str, int] = server.url if server.url.startswith("unix:") \
-                else (server.host, server.port)
+            address: str | tuple[str, int] = (
+                server.url if server.url.startswith("unix:") else (server.host, server.port)
+            )
         else:
             address = server
         if isinstance(address, str):
@@ -293,8 +312,9 @@ def proc_status(pid: int, key: str) -> int:
     raise KeyError(key)
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 5.0,
-               interval: float = 0.02) -> bool:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.02
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -305,8 +325,10 @@ def wait_until(predicate: Callable[[], object], timeout: float = 5.0,
 
 def listening_urls(server: Running, count: int, timeout: float = 5.0) -> list[str]:
     """Every "Listening at" URL of the server, once `count` of them were logged."""
+
     def found() -> list[str]:
         return re.findall(r"Listening at: (\S+)", server.read_log())
+
     wait_until(lambda: len(found()) >= count, timeout)
     return found()
 
@@ -322,16 +344,24 @@ def log_entries(log: str) -> list[str]:
     return entries
 
 
-def beemo_cli(*args: str, timeout: float = 15.0, cwd: str | None = None
-              ) -> subprocess.CompletedProcess[str]:
+def beemo_cli(
+    *args: str, timeout: float = 15.0, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m beemo ARGS` to completion (for the command-line error cases)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "beemo", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd or ROOT, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "beemo", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or ROOT,
+        env=env,
+    )
 
 
-def stop_and_wait(server: Running, sig: int = signal.SIGTERM, timeout: float = 15.0
-                  ) -> tuple[int, float]:
+def stop_and_wait(
+    server: Running, sig: int = signal.SIGTERM, timeout: float = 15.0
+) -> tuple[int, float]:
     """Signal the server; its exit status and how long it took to exit."""
     started = time.monotonic()
     status = server.stop(sig, timeout)

@@ -6,8 +6,10 @@ import re
 
 from tests.integration.conftest import RawConn, get, request_bytes, running
 
-LINE = re.compile(r'(?P<client>\S+) - - \[[^\]]+\] "(?P<method>\S+) (?P<target>\S+) '
-                  r'HTTP/(?P<version>1\.[01])" (?P<status>\d{3}) (?P<size>\d+) ')
+LINE = re.compile(
+    r'(?P<client>\S+) - - \[[^\]]+\] "(?P<method>\S+) (?P<target>\S+) '
+    r'HTTP/(?P<version>1\.[01])" (?P<status>\d{3}) (?P<size>\d+) '
+)
 
 
 def _requests(server) -> None:

@@ -115,3 +115,80 @@ def test_close_is_called_when_the_client_leaves_before_reading(server, tmp_path)
     with RawConn.to(server) as conn:
         conn.send(request_bytes("GET", f"/record-close?path={record}"))
     assert wait_until(record.exists, timeout=10), "close() was not called"
+
+
+# ---- apps that break the contract -------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a list body whose size differs from the app's "
+    "Content-Length gets no response at all (empty reply), not a 500",
+)
+@pytest.mark.parametrize("size, declared", [(12, 100), (12, 5)], ids=["short", "long"])
+def test_list_body_not_matching_content_length_gets_500(server, size, declared):
+    # Nothing was sent when the mismatch is found, so a 500 is still possible.
+    with RawConn.to(server) as conn:
+        conn.send(request_bytes("GET", f"/wrong-length?size={size}&cl={declared}"))
+        everything = conn.read_all(timeout=5)
+    assert everything.startswith(b"HTTP/1.1 500 ")
+
+
+@pytest.mark.parametrize("size, declared", [(12, 100), (12, 5)], ids=["short", "long"])
+def test_streamed_body_not_matching_content_length_closes(server, size, declared):
+    with RawConn.to(server) as conn:
+        conn.send(request_bytes("GET", f"/wrong-length?size={size}&cl={declared}&gen=1"))
+        head = conn.read_head()
+        assert head.header("content-length") == str(declared)
+        rest = conn.read_all(timeout=5)
+    # The client sees a short body and the close: it can tell the response is broken. Never
+    # more bytes than declared, which would be read as the start of the next response.
+    assert len(rest) < declared
+    assert get(server, "/").status == 200
+
+
+def test_header_with_a_line_break_gets_500_and_is_not_sent(server):
+    with RawConn.to(server) as conn:
+        conn.send(request_bytes("GET", "/bad-header"))
+        everything = conn.read_all(timeout=5)
+    assert everything.startswith(b"HTTP/1.1 500 ")
+    assert b"X-Injected" not in everything
+    assert b"should not be sent" not in everything
+
+
+def test_close_raising_is_logged_and_the_response_stands(poller):
+    with running(poller=poller) as server:
+        with RawConn.to(server) as conn:
+            response = conn.exchange(request_bytes("GET", "/close-raises"))
+            assert response.status == 200 and response.body == b"body\n"
+        assert get(server, "/").status == 200
+        server.stop()
+        log = server.read_log()
+    assert "RuntimeError: boom in close()" in log
+
+
+def test_start_response_with_exc_info_before_output(server):
+    response = get(server, "/error-page")
+    assert response.status == 503
+    assert response.body == b"app error page\n"
+
+
+def test_client_leaving_mid_request_is_not_an_error(poller):
+    with running("--threads", "1", poller=poller) as server:
+        with RawConn.to(server) as conn:  # leaves while the app reads a Content-Length body
+            conn.send(request_bytes("POST", "/echo", [("Content-Length", "100000")]) + b"x" * 10)
+            time.sleep(0.2)
+        with RawConn.to(server) as conn:  # resets while the app reads a chunked body
+            conn.send(
+                request_bytes("POST", "/echo", [("Transfer-Encoding", "chunked")])
+                + b"5\r\nhello\r\n"
+            )
+            time.sleep(0.2)
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with RawConn.to(server) as conn:  # leaves while the app runs
+            conn.send(request_bytes("GET", "/sleep?ms=300"))
+        time.sleep(0.5)
+        assert get(server, "/").status == 200
+        assert server.stop() == 0
+        log = server.read_log()
+    assert "[ERROR]" not in log and "Traceback" not in log, log

@@ -42,8 +42,10 @@ def busy_port():
 
 
 ERRORS = {
-    "bad_module": ([app("x").replace("tests.integration.apps", "no_such_module_xyz")],
-                   "no_such_module_xyz"),
+    "bad_module": (
+        [app("x").replace("tests.integration.apps", "no_such_module_xyz")],
+        "no_such_module_xyz",
+    ),
     "bad_package": (["tests.integration.no_such_module:app"], "no_such_module"),
     "missing_attribute": ([app("no_such_attribute")], "no_such_attribute"),
     "missing_nested_attribute": ([app("app.nope")], "nope"),
@@ -86,9 +88,14 @@ def test_bad_environment_value():
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "beemo", app("app"), "--bind",
-                             "127.0.0.1:0"], capture_output=True, text=True, timeout=15,
-                            cwd=ROOT, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "beemo", app("app"), "--bind", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=15,
+        cwd=ROOT,
+        env=env,
+    )
     assert "BEEMO_THREADS" in _one_line_error(result)
 
 
@@ -117,8 +124,15 @@ def test_help():
     result = beemo_cli("--help")
     assert result.returncode == 0
     assert result.stdout.startswith("usage: beemo")
-    for flag in ("--bind", "--threads", "--keep-alive", "--client-timeout",
-                 "--graceful-timeout", "--access-log", "--limit-request-line"):
+    for flag in (
+        "--bind",
+        "--threads",
+        "--keep-alive",
+        "--client-timeout",
+        "--graceful-timeout",
+        "--access-log",
+        "--limit-request-line",
+    ):
         assert flag in result.stdout
 
 

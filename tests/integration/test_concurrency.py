@@ -94,8 +94,12 @@ def test_idle_keep_alive_connections_hold_no_thread(one):
 
 def test_many_clients_on_one_thread(one):
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda index: get(one, f"/echo?{index}", method="POST",
-                                                  body=str(index).encode()), range(200)))
+        results = list(
+            pool.map(
+                lambda index: get(one, f"/echo?{index}", method="POST", body=str(index).encode()),
+                range(200),
+            )
+        )
     assert [response.body for response in results] == [str(i).encode() for i in range(200)]
 
 

@@ -17,8 +17,9 @@ def server(poller):
 
 
 def _expect(path: str, length: int, extra: list[tuple[str, str]] | None = None) -> bytes:
-    return request_bytes("POST", path, [("Expect", "100-continue"),
-                                        ("Content-Length", str(length)), *(extra or [])])
+    return request_bytes(
+        "POST", path, [("Expect", "100-continue"), ("Content-Length", str(length)), *(extra or [])]
+    )
 
 
 def test_100_continue_only_once_the_app_reads(server):
@@ -42,8 +43,11 @@ def test_100_continue_only_once_the_app_reads(server):
 
 def test_100_continue_with_a_chunked_body(server):
     with RawConn.to(server) as conn:
-        conn.send(request_bytes("POST", "/echo", [("Expect", "100-continue"),
-                                                  ("Transfer-Encoding", "chunked")]))
+        conn.send(
+            request_bytes(
+                "POST", "/echo", [("Expect", "100-continue"), ("Transfer-Encoding", "chunked")]
+            )
+        )
         assert conn.read_head().status == 100
         conn.send(chunked(b"abc", b"def"))
         response = conn.read_response()
@@ -73,8 +77,11 @@ def test_app_answers_without_reading_gets_no_100_and_the_connection_closes(serve
         assert conn.closed_within(3)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the final response to an unread Expect: "
-                   "100-continue request closes the connection without Connection: close")
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: the final response to an unread Expect: "
+    "100-continue request closes the connection without Connection: close",
+)
 def test_app_answers_without_reading_announces_the_close(server):
     # RFC 9110 10.1.1: a server that answers before reading the content SHOULD say whether it
     # will close. Without the header a client reuses the connection and loses its next request.
@@ -108,8 +115,9 @@ def test_body_sent_anyway_is_not_read_as_a_request(server):
 def test_http10_expect_is_not_answered_with_100(server):
     # 100 Continue is an HTTP/1.1 interim response; HTTP/1.0 clients do not wait for it.
     with RawConn.to(server) as conn:
-        conn.send(request_bytes("POST", "/echo", [("Expect", "100-continue")], body=b"abc",
-                                version="1.0"))
+        conn.send(
+            request_bytes("POST", "/echo", [("Expect", "100-continue")], body=b"abc", version="1.0")
+        )
         response = conn.read_response()
         assert response.status == 200
         assert response.body == b"abc"

@@ -20,12 +20,18 @@ def server(poller):
 
 
 def test_chunked_request_body_with_trailers(server):
-    body = chunked(b"Hello, ", b"chunked ", b"world" * 1000,
-                   trailers=[("X-Checksum", "abc"), ("X-Other", "1")])
+    body = chunked(
+        b"Hello, ", b"chunked ", b"world" * 1000, trailers=[("X-Checksum", "abc"), ("X-Other", "1")]
+    )
     with RawConn.to(server) as conn:
-        response = conn.exchange(request_bytes("POST", "/echo", [("Transfer-Encoding", "chunked"),
-                                                                 ("Trailer", "X-Checksum")],
-                                               body=body))
+        response = conn.exchange(
+            request_bytes(
+                "POST",
+                "/echo",
+                [("Transfer-Encoding", "chunked"), ("Trailer", "X-Checksum")],
+                body=body,
+            )
+        )
         assert response.status == 200
         assert response.body == b"Hello, chunked " + b"world" * 1000
         # The trailers were consumed as part of the request: the connection is in sync.
@@ -37,7 +43,7 @@ def test_chunked_request_body_with_extensions_sent_in_pieces(server):
     with RawConn.to(server) as conn:
         conn.send(request_bytes("POST", "/echo", [("Transfer-Encoding", "chunked")]))
         for index in range(0, len(body), 3):
-            conn.send(body[index:index + 3])
+            conn.send(body[index : index + 3])
             time.sleep(0.001)
         response = conn.read_response()
         assert response.status == 200
@@ -45,8 +51,13 @@ def test_chunked_request_body_with_extensions_sent_in_pieces(server):
 
 
 def test_empty_chunked_request_body(server):
-    response = get(server, "/echo", method="POST", headers=[("Transfer-Encoding", "chunked")],
-                   body=b"0\r\n\r\n")
+    response = get(
+        server,
+        "/echo",
+        method="POST",
+        headers=[("Transfer-Encoding", "chunked")],
+        body=b"0\r\n\r\n",
+    )
     assert response.status == 200
     assert response.body == b""
 
@@ -83,8 +94,9 @@ def test_content_length_set_from_a_list_body(server):
     assert response.header("transfer-encoding") is None
 
 
-@pytest.mark.parametrize("path", ["/", "/stream?n=3", "/big?size=100000&mode=one",
-                                  "/big?size=200000&mode=gencl"])
+@pytest.mark.parametrize(
+    "path", ["/", "/stream?n=3", "/big?size=100000&mode=one", "/big?size=200000&mode=gencl"]
+)
 def test_head_gets_the_headers_and_no_body(server, path):
     with RawConn.to(server) as conn:
         conn.send(request_bytes("HEAD", path))
@@ -132,8 +144,7 @@ def test_error_responses_have_date_and_server(server):
 
 
 def test_environ_basics(server):
-    response = requests.get(server.url + "/environ?a=1&b=%20", headers={"X-Thing": "v"},
-                            timeout=10)
+    response = requests.get(server.url + "/environ?a=1&b=%20", headers={"X-Thing": "v"}, timeout=10)
     environ = response.json()
     assert environ["REQUEST_METHOD"] == "GET"
     assert environ["PATH_INFO"] == "/environ"

@@ -3,13 +3,17 @@ from either side, and pipelined requests answered in order."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import socket
 import threading
+import time
 
 import pytest
 import requests
 
+from tests.integration.apps import pattern
 from tests.integration.conftest import RawConn, chunked, request_bytes, running
 
 
@@ -54,8 +58,9 @@ def test_http10_closes_by_default(server):
 def test_http10_keep_alive_on_request(server):
     with RawConn.to(server) as conn:
         for _ in range(3):
-            response = conn.exchange(request_bytes("GET", "/", [("Connection", "keep-alive")],
-                                                   version="1.0"))
+            response = conn.exchange(
+                request_bytes("GET", "/", [("Connection", "keep-alive")], version="1.0")
+            )
             assert response.status == 200
             assert response.header("connection") == "keep-alive"
             assert response.body == b"hello\n"
@@ -65,8 +70,9 @@ def test_http10_keep_alive_on_request(server):
 def test_http10_keep_alive_without_length_is_closed_after_the_body(server):
     # No Content-Length and no chunked coding for HTTP/1.0: the close delimits the body.
     with RawConn.to(server) as conn:
-        response = conn.exchange(request_bytes("GET", "/stream?n=3", [("Connection", "keep-alive")],
-                                               version="1.0"))
+        response = conn.exchange(
+            request_bytes("GET", "/stream?n=3", [("Connection", "keep-alive")], version="1.0")
+        )
         assert response.status == 200
         assert response.header("transfer-encoding") is None
         assert response.body == b"piece 0\npiece 1\npiece 2\n"
@@ -85,8 +91,9 @@ def test_client_connection_close(server):
 def test_client_connection_close_on_a_later_request(server):
     with RawConn.to(server) as conn:
         assert conn.exchange(request_bytes("GET", "/")).status == 200
-        response = conn.exchange(request_bytes("POST", "/echo", [("Connection", "close")],
-                                               body=b"last"))
+        response = conn.exchange(
+            request_bytes("POST", "/echo", [("Connection", "close")], body=b"last")
+        )
         assert response.body == b"last"
         assert response.header("connection") == "close"
         assert conn.closed_within(2)
@@ -107,6 +114,39 @@ def test_unread_request_body_is_drained_and_the_connection_reused(server):
         assert response.status == 200
         response = conn.exchange(request_bytes("POST", "/echo", body=b"second"))
         assert response.body == b"second"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: when an unread request body is too large to "
+    "drain, the connection closes without Connection: close in the response",
+)
+def test_large_unread_body_is_drained_or_announced(server):
+    # The app answers without reading a 5 MB body (more than the server drains). Either the
+    # server drains it and answers the next request, or it must say Connection: close.
+    body = b"y" * 5_000_000
+    with RawConn.to(server) as conn:
+        sender = threading.Thread(
+            target=_send_quietly,
+            args=(
+                conn,
+                request_bytes("POST", "/", body=body) + request_bytes("GET", "/environ?second"),
+            ),
+        )
+        sender.start()
+        try:
+            first = conn.read_response()
+            assert first.status == 200
+            if first.header("connection") != "close":
+                second = conn.read_response()
+                assert b"second" in second.body
+        finally:
+            sender.join(10)
+
+
+def _send_quietly(conn: RawConn, data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        conn.send(data)
 
 
 def test_http_client_keep_alive(server):
@@ -131,8 +171,13 @@ def test_pipelined_requests_are_answered_in_order(server):
         (request_bytes("POST", "/echo", body=b"one"), "POST", b"one"),
         (request_bytes("GET", "/stream?n=2"), "GET", b"piece 0\npiece 1\n"),
         (request_bytes("HEAD", "/"), "HEAD", b""),
-        (request_bytes("POST", "/echo", [("Transfer-Encoding", "chunked")],
-                       body=chunked(b"chun", b"ked")), "POST", b"chunked"),
+        (
+            request_bytes(
+                "POST", "/echo", [("Transfer-Encoding", "chunked")], body=chunked(b"chun", b"ked")
+            ),
+            "POST",
+            b"chunked",
+        ),
         (request_bytes("GET", "/sleep?ms=200"), "GET", b"slept 200\n"),
         (request_bytes("POST", "/echo", body=b"two"), "POST", b"two"),
         (request_bytes("GET", "/status?code=204"), "GET", b""),
@@ -148,8 +193,12 @@ def test_pipelined_requests_are_answered_in_order(server):
 
 
 def test_pipelined_requests_ending_with_connection_close(server):
-    data = request_bytes("POST", "/echo", body=b"a") + request_bytes("POST", "/echo", body=b"b") \
-        + request_bytes("GET", "/", [("Connection", "close")]) + request_bytes("GET", "/smuggled")
+    data = (
+        request_bytes("POST", "/echo", body=b"a")
+        + request_bytes("POST", "/echo", body=b"b")
+        + request_bytes("GET", "/", [("Connection", "close")])
+        + request_bytes("GET", "/smuggled")
+    )
     with RawConn.to(server) as conn:
         conn.send(data)
         assert conn.read_response().body == b"a"
@@ -176,10 +225,31 @@ def test_many_pipelined_requests_in_one_send(server):
             sender.join(10)
 
 
+def test_pipelined_large_responses_to_a_slow_reader(server):
+    # Each large response parks on WRITE half-way; the queued requests wait their turn.
+    size = 1_000_000
+    data = (
+        request_bytes("GET", f"/big?size={size}&mode=gen")
+        + request_bytes("GET", f"/big?size={size}&mode=one")
+        + request_bytes("GET", f"/bytesio?size={size}")
+        + request_bytes("GET", "/")
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.settimeout(10)
+    sock.connect((server.host, server.port))
+    with RawConn(sock) as conn:
+        conn.send(data)
+        time.sleep(0.3)
+        for _ in range(3):
+            assert conn.read_response().body == pattern(size)
+        assert conn.read_response().body == b"hello\n"
+
+
 def test_pipelined_requests_split_byte_by_byte(server):
     data = request_bytes("POST", "/echo", body=b"first") + request_bytes("GET", "/")
     with RawConn.to(server) as conn:
         for index in range(len(data)):
-            conn.send(data[index:index + 1])
+            conn.send(data[index : index + 1])
         assert conn.read_response().body == b"first"
         assert conn.read_response().body == b"hello\n"

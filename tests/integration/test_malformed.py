@@ -35,16 +35,31 @@ def _refused(server, data: bytes, status: int) -> bytes:
 
 
 CASES = {
-    "cl_and_te": (b"POST /echo HTTP/1.1\r\n" + HOST + b"Content-Length: 5\r\n"
-                  b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
-    "te_and_cl": (b"POST /echo HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n"
-                  b"Content-Length: 5\r\n\r\n0\r\n\r\n", 400),
-    "bad_chunk_size": (b"POST /echo HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n\r\n"
-                       b"zz\r\nhello\r\n0\r\n\r\n", 400),
-    "bad_chunk_size_unread": (b"POST / HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n"
-                              b"\r\nzz\r\nhello\r\n0\r\n\r\n", 400),
-    "chunk_without_crlf": (b"POST /echo HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n"
-                           b"\r\n5\r\nhelloXX0\r\n\r\n", 400),
+    "cl_and_te": (
+        b"POST /echo HTTP/1.1\r\n" + HOST + b"Content-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    "te_and_cl": (
+        b"POST /echo HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n"
+        b"Content-Length: 5\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    "bad_chunk_size": (
+        b"POST /echo HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n\r\n"
+        b"zz\r\nhello\r\n0\r\n\r\n",
+        400,
+    ),
+    "bad_chunk_size_unread": (
+        b"POST / HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n"
+        b"\r\nzz\r\nhello\r\n0\r\n\r\n",
+        400,
+    ),
+    "chunk_without_crlf": (
+        b"POST /echo HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n"
+        b"\r\n5\r\nhelloXX0\r\n\r\n",
+        400,
+    ),
     "bare_lf": (b"GET / HTTP/1.1\nHost: test\n\n", 400),
     "bare_lf_in_headers": (b"GET / HTTP/1.1\r\nHost: test\nX-A: b\r\n\r\n", 400),
     "bare_cr": (b"GET / HTTP/1.1\r\nHost: test\rX-A: b\r\n\r\n", 400),
@@ -56,21 +71,30 @@ CASES = {
     "obs_fold": (b"GET / HTTP/1.1\r\n" + HOST + b"X-A: b\r\n c\r\n\r\n", 400),
     "missing_host": (b"GET / HTTP/1.1\r\n\r\n", 400),
     "two_hosts": (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
-    "two_content_lengths": (b"POST /echo HTTP/1.1\r\n" + HOST + b"Content-Length: 3\r\n"
-                            b"Content-Length: 4\r\n\r\nabcd", 400),
-    "bad_content_length": (b"POST /echo HTTP/1.1\r\n" + HOST + b"Content-Length: 3x\r\n\r\nabc",
-                           400),
-    "negative_content_length": (b"POST /echo HTTP/1.1\r\n" + HOST + b"Content-Length: -1\r\n\r\n",
-                                400),
-    "te_not_chunked_last": (b"POST /echo HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked, "
-                            b"gzip\r\n\r\n0\r\n\r\n", 400),
+    "two_content_lengths": (
+        b"POST /echo HTTP/1.1\r\n" + HOST + b"Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        400,
+    ),
+    "bad_content_length": (
+        b"POST /echo HTTP/1.1\r\n" + HOST + b"Content-Length: 3x\r\n\r\nabc",
+        400,
+    ),
+    "negative_content_length": (
+        b"POST /echo HTTP/1.1\r\n" + HOST + b"Content-Length: -1\r\n\r\n",
+        400,
+    ),
+    "te_not_chunked_last": (
+        b"POST /echo HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+        400,
+    ),
     "te_in_http10": (b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
     "garbage": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 hello\r\n\r\n", 400),
     "long_url": (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\n" + HOST + b"\r\n", 414),
-    "too_many_headers": (b"GET / HTTP/1.1\r\n" + HOST
-                         + b"".join(b"X-H%d: v\r\n" % i for i in range(101)) + b"\r\n", 431),
-    "header_too_big": (b"GET / HTTP/1.1\r\n" + HOST + b"X-Big: " + b"v" * 9000 + b"\r\n\r\n",
-                       431),
+    "too_many_headers": (
+        b"GET / HTTP/1.1\r\n" + HOST + b"".join(b"X-H%d: v\r\n" % i for i in range(101)) + b"\r\n",
+        431,
+    ),
+    "header_too_big": (b"GET / HTTP/1.1\r\n" + HOST + b"X-Big: " + b"v" * 9000 + b"\r\n\r\n", 431),
     "unknown_method": (b"BREW / HTTP/1.1\r\n" + HOST + b"\r\n", 501),
     "http_2": (b"GET / HTTP/2.0\r\n" + HOST + b"\r\n", 505),
     "http_1_2": (b"GET / HTTP/1.2\r\n" + HOST + b"\r\n", 505),
@@ -92,8 +116,10 @@ def test_request_line_without_version(server):
         assert conn.read_all(timeout=5) == b""
 
 
-@pytest.mark.parametrize("name", ["bad_chunk_size", "long_url", "too_many_headers",
-                                  "unknown_method", "http_2", "missing_host"])
+@pytest.mark.parametrize(
+    "name",
+    ["bad_chunk_size", "long_url", "too_many_headers", "unknown_method", "http_2", "missing_host"],
+)
 def test_malformed_request_after_a_good_one_on_the_same_connection(server, name):
     data, status = CASES[name]
     with RawConn.to(server) as conn:
@@ -106,8 +132,9 @@ def test_malformed_request_after_a_good_one_on_the_same_connection(server, name)
 
 def test_bad_chunk_arriving_while_the_app_reads(server):
     with RawConn.to(server) as conn:
-        conn.send(request_bytes("POST", "/echo", [("Transfer-Encoding", "chunked")])
-                  + b"5\r\nhello\r\n")
+        conn.send(
+            request_bytes("POST", "/echo", [("Transfer-Encoding", "chunked")]) + b"5\r\nhello\r\n"
+        )
         time.sleep(0.2)  # the app is now blocked reading the body
         conn.send(b"zz\r\nmore\r\n0\r\n\r\n")
         response = conn.read_response()
@@ -122,7 +149,7 @@ def test_headers_sent_byte_by_byte_over_the_limit(server):
         big = b"X-Big: " + b"v" * 9000 + b"\r\n\r\n"
         try:
             for index in range(0, len(big), 500):
-                conn.send(big[index:index + 500])
+                conn.send(big[index : index + 500])
         except (BrokenPipeError, ConnectionResetError):
             pass
         response = conn.read_response()
@@ -146,8 +173,15 @@ def test_endless_head_is_refused_without_buffering_it(server):
 
 
 def test_limits_are_configurable(poller):
-    with running("--limit-request-line", "100", "--limit-request-fields", "5",
-                 "--limit-request-field-size", "200", poller=poller) as small:
+    with running(
+        "--limit-request-line",
+        "100",
+        "--limit-request-fields",
+        "5",
+        "--limit-request-field-size",
+        "200",
+        poller=poller,
+    ) as small:
         ok = request_bytes("GET", "/" + "a" * 80, [(f"X-{i}", "v") for i in range(3)])
         with RawConn.to(small) as conn:
             assert conn.exchange(ok).status == 404
@@ -162,31 +196,38 @@ HIDDEN = b"GET /smuggled HTTP/1.1\r\n" + HOST + b"\r\n"
 
 SMUGGLING = {
     "cl_te": b"POST / HTTP/1.1\r\n" + HOST + b"Content-Length: %d\r\n"
-             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" % (5 + len(HIDDEN)) + HIDDEN,
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" % (5 + len(HIDDEN)) + HIDDEN,
     "te_cl": b"POST / HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n"
-             b"Content-Length: 4\r\n\r\n%x\r\n" % len(HIDDEN) + HIDDEN + b"\r\n0\r\n\r\n",
+    b"Content-Length: 4\r\n\r\n%x\r\n" % len(HIDDEN) + HIDDEN + b"\r\n0\r\n\r\n",
     "te_space_colon": b"POST / HTTP/1.1\r\n" + HOST + b"Content-Length: %d\r\n"
-                      b"Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n" % (5 + len(HIDDEN)) + HIDDEN,
+    b"Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n" % (5 + len(HIDDEN)) + HIDDEN,
     "te_obs_fold": b"POST / HTTP/1.1\r\n" + HOST + b"Content-Length: %d\r\nTransfer-Encoding:\r\n"
-                   b" chunked\r\n\r\n0\r\n\r\n" % (5 + len(HIDDEN)) + HIDDEN,
+    b" chunked\r\n\r\n0\r\n\r\n" % (5 + len(HIDDEN)) + HIDDEN,
     "te_identity_chunked": b"POST / HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: identity\r\n"
-                           b"Transfer-Encoding: chunked\r\nContent-Length: %d\r\n\r\n0\r\n\r\n"
-                           % (5 + len(HIDDEN)) + HIDDEN,
-    "two_cl": b"POST / HTTP/1.1\r\n" + HOST + b"Content-Length: 0\r\nContent-Length: %d\r\n\r\n"
-              % len(HIDDEN) + HIDDEN,
-    "cl_comma": b"POST / HTTP/1.1\r\n" + HOST + b"Content-Length: 0, %d\r\n\r\n"
-                % len(HIDDEN) + HIDDEN,
+    b"Transfer-Encoding: chunked\r\nContent-Length: %d\r\n\r\n0\r\n\r\n"
+    % (5 + len(HIDDEN))
+    + HIDDEN,
+    "two_cl": b"POST / HTTP/1.1\r\n"
+    + HOST
+    + b"Content-Length: 0\r\nContent-Length: %d\r\n\r\n" % len(HIDDEN)
+    + HIDDEN,
+    "cl_comma": b"POST / HTTP/1.1\r\n"
+    + HOST
+    + b"Content-Length: 0, %d\r\n\r\n" % len(HIDDEN)
+    + HIDDEN,
     "bad_chunk_then_request": b"POST / HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n"
-                              b"\r\n3x\r\nabc\r\n0\r\n\r\n" + HIDDEN,
+    b"\r\n3x\r\nabc\r\n0\r\n\r\n" + HIDDEN,
     "chunk_size_overflow": b"POST / HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n\r\n"
-                           b"10000000000000001\r\na\r\n0\r\n\r\n" + HIDDEN,
+    b"10000000000000001\r\na\r\n0\r\n\r\n" + HIDDEN,
     "lf_chunk_terminator": b"POST / HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n\r\n"
-                           b"1\na\r\n0\r\n\r\n" + HIDDEN,
+    b"1\na\r\n0\r\n\r\n" + HIDDEN,
     "http10_te": b"POST / HTTP/1.0\r\nContent-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n"
-                 b"0\r\n\r\n" % (5 + len(HIDDEN)) + HIDDEN,
+    b"0\r\n\r\n" % (5 + len(HIDDEN)) + HIDDEN,
     "bad_request_line": b"GET /a b HTTP/1.1\r\n" + HOST + b"\r\n" + HIDDEN,
-    "bare_lf_header": b"GET / HTTP/1.1\r\n" + HOST + b"X-A: b\nContent-Length: %d\r\n\r\n"
-                      % len(HIDDEN) + HIDDEN,
+    "bare_lf_header": b"GET / HTTP/1.1\r\n"
+    + HOST
+    + b"X-A: b\nContent-Length: %d\r\n\r\n" % len(HIDDEN)
+    + HIDDEN,
 }
 
 

@@ -50,8 +50,9 @@ def test_in_flight_requests_complete_on_stop(poller, sig):
     with running("--threads", "4", "--graceful-timeout", "10", poller=poller) as server:
         attempts: list[Attempt] = []
         stop = threading.Event()
-        clients = [threading.Thread(target=_hammer, args=(server, stop, attempts))
-                   for _ in range(4)]
+        clients = [
+            threading.Thread(target=_hammer, args=(server, stop, attempts)) for _ in range(4)
+        ]
         for client in clients:
             client.start()
         time.sleep(0.7)
@@ -104,6 +105,25 @@ def test_idle_connections_close_at_once_and_in_flight_ones_finish(poller, sig):
     assert "Traceback" not in log
 
 
+def test_a_response_parked_on_a_slow_reader_completes_on_stop(poller):
+    size = 8 * 1024 * 1024
+    with running("--threads", "1", "--graceful-timeout", "10", poller=poller) as server:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+        sock.settimeout(10)
+        sock.connect((server.host, server.port))
+        with RawConn(sock) as conn:
+            conn.send(request_bytes("GET", f"/big?size={size}&mode=gen"))
+            time.sleep(0.3)  # the response is parked on WRITE, far from done
+            server.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            response = conn.read_response()
+            assert response.status == 200
+            assert len(response.body) == size
+            assert conn.closed_within(3)
+        assert server.proc.wait(10) == 0
+
+
 def test_new_connections_are_refused_while_draining(poller):
     with running("--threads", "2", "--graceful-timeout", "10", poller=poller) as server:
         busy = RawConn.to(server)
@@ -117,8 +137,11 @@ def test_new_connections_are_refused_while_draining(poller):
         assert server.proc.wait(10) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: on SIGTERM a request already received on an "
-                   "accepted connection that waits for a busy worker is dropped, not served")
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: on SIGTERM a request already received on an "
+    "accepted connection that waits for a busy worker is dropped, not served",
+)
 def test_a_queued_request_is_served_on_stop(poller):
     # --threads 1: the worker sleeps in the first request; the second connection is accepted
     # and its request fully received before the signal, but no worker has picked it yet.
@@ -162,8 +185,11 @@ def test_sigquit_stops_at_once(poller):
     assert took < 3.0, f"exit took {took:.2f} s"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a second SIGINT during a graceful stop does not "
-                   "stop at once: the drain deadline was computed from the first signal")
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a second SIGINT during a graceful stop does not "
+    "stop at once: the drain deadline was computed from the first signal",
+)
 def test_second_sigint_stops_at_once(poller):
     with running("--threads", "2", poller=poller) as server:  # default graceful timeout: 30 s
         stuck = RawConn.to(server)

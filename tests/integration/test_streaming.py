@@ -120,39 +120,57 @@ def test_slow_reader_does_not_block_other_clients(server, big_file, mode):
     slow.settimeout(10)
     slow.connect((server.host, server.port))
     reader = RawConn(slow)
+    received = bytearray()
+    hurry = threading.Event()
+    failures: list[BaseException] = []
+
+    def read_slowly() -> None:
+        # 8 KiB every 20 ms (400 KB/s: the 20 MB would take 50 s) until told to hurry.
+        try:
+            while True:
+                data = slow.recv(8192 if not hurry.is_set() else 1 << 20)
+                if not data:
+                    return
+                received.extend(data)
+                if _complete(bytes(received[-16:]), len(received), size, mode):
+                    return
+                if not hurry.is_set():
+                    time.sleep(0.02)
+        except BaseException as exc:
+            failures.append(exc)
+
     try:
         reader.send(request_bytes("GET", path))
         head = reader.read_head()
         assert head.status == 200
-        # The slow client now stops reading, mid-download. Other clients must be served
-        # by the single worker meanwhile.
+        received.extend(reader.buffer)
+        thread = threading.Thread(target=read_slowly)
+        thread.start()
         time.sleep(0.2)
+        # The slow client is mid-download. The one worker must serve others meanwhile.
         timings = []
         for _ in range(20):
             started = time.monotonic()
             assert get(server, "/").body == b"hello\n"
             timings.append(time.monotonic() - started)
-        assert max(timings) < 1.0, f"slowest fast request: {max(timings):.3f} s"
-        # Now read the rest, slowly at first, and check every byte.
-        received = bytearray(reader.buffer)
-        reader.buffer = b""
-        for _ in range(10):
-            received += slow.recv(32768)
-            time.sleep(0.01)
-        while True:
-            data = slow.recv(1 << 20)
-            if not data:
-                break
-            received += data
-            if mode != "gen" and len(received) >= size:
-                break
-            if mode == "gen" and received.endswith(b"\r\n0\r\n\r\n"):
-                break
+        mid_download = len(received)
+        hurry.set()
+        thread.join(30)
     finally:
+        hurry.set()
         slow.close()
+    assert not failures, failures
+    assert max(timings) < 1.0, f"slowest fast request: {max(timings):.3f} s"
+    assert mid_download < size // 2, "the slow client was not slow"
     body = _dechunk(bytes(received)) if mode == "gen" else bytes(received)
     assert len(body) == size
     assert body == pattern(size)
+
+
+def _complete(tail: bytes, received: int, size: int, mode: str) -> bool:
+    if mode == "gen":
+        return tail.endswith(b"\r\n0\r\n\r\n")
+    return received >= size
 
 
 def _dechunk(data: bytes) -> bytes:
@@ -165,7 +183,7 @@ def _dechunk(data: bytes) -> bytes:
         position = end + 2
         if size == 0:
             return bytes(out)
-        out += view[position:position + size]
+        out += view[position : position + size]
         position += size + 2
 
 

@@ -19,8 +19,9 @@ def keep_alive(poller):
 
 @pytest.fixture(scope="module")
 def client_timeout(poller):
-    with running("--threads", "1", "--keep-alive", "30", "--client-timeout", "1",
-                 poller=poller) as server:
+    with running(
+        "--threads", "1", "--keep-alive", "30", "--client-timeout", "1", poller=poller
+    ) as server:
         yield server
 
 

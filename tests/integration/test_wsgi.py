@@ -3,13 +3,14 @@ and an app wrapped in wsgiref.validate.validator."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 import requests
 
 from tests.integration.apps import pattern
-from tests.integration.conftest import RawConn, chunked, get, request_bytes, running
+from tests.integration.conftest import RawConn, chunked, fetch, get, request_bytes, running
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +47,11 @@ def test_file_wrapper_with_a_real_file(server, files, name):
         assert conn.exchange(request_bytes("GET", "/")).body == b"hello\n"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: file_wrapper over a real file without "
-                   "Content-Length sends an empty body (the iteration fallback has no iterator)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: file_wrapper over a real file without "
+    "Content-Length sends an empty body (the iteration fallback has no iterator)",
+)
 @pytest.mark.parametrize("name", ["small", "large"])
 def test_file_wrapper_with_a_real_file_and_no_length(server, files, name):
     content = files[name].read_bytes()
@@ -68,8 +72,9 @@ def test_file_wrapper_head(server, files):
 
 def test_file_wrapper_over_http10(server, files):
     with RawConn.to(server) as conn:
-        response = conn.exchange(request_bytes("GET", f"/file?path={files['large']}",
-                                               version="1.0"))
+        response = conn.exchange(
+            request_bytes("GET", f"/file?path={files['large']}", version="1.0")
+        )
         assert response.body == files["large"].read_bytes()
         assert conn.closed_within(3)
 
@@ -106,8 +111,16 @@ def test_validator_sees_no_violation(poller):
                 (request_bytes("GET", "/x?a=1&b=2"), "GET", 200),
                 (request_bytes("HEAD", "/"), "HEAD", 200),
                 (request_bytes("POST", "/echo", body=b"posted"), "POST", 200),
-                (request_bytes("POST", "/echo", [("Transfer-Encoding", "chunked")],
-                               body=chunked(b"chun", b"ked")), "POST", 200),
+                (
+                    request_bytes(
+                        "POST",
+                        "/echo",
+                        [("Transfer-Encoding", "chunked")],
+                        body=chunked(b"chun", b"ked"),
+                    ),
+                    "POST",
+                    200,
+                ),
                 (request_bytes("POST", "/lines", body=b"a\nb\nc"), "POST", 200),
                 (request_bytes("GET", "/stream"), "GET", 200),
                 (request_bytes("GET", "/empty"), "GET", 204),
@@ -132,6 +145,57 @@ def test_validator_sees_no_violation(poller):
     assert "a line for wsgi.errors" in log
     for bad in ("AssertionError", "Traceback", "WSGIWarning", "Exception ignored"):
         assert bad not in log, log
+
+
+def test_environ_from_a_raw_request(server):
+    response = get(
+        server,
+        "/environ/caf%C3%A9/a%2Fb?q=%41",
+        headers=[
+            ("Cookie", "a=1"),
+            ("Cookie", "b=2"),
+            ("X-Dup", "1"),
+            ("X-Dup", "2"),
+            ("X_Under", "spoof"),
+            ("X-Under", "real"),
+            ("Content-Type", "text/x"),
+        ],
+    )
+    environ = json.loads(response.body)
+    # PEP 3333: PATH_INFO is the percent-decoded path as latin-1 text.
+    assert environ["PATH_INFO"] == "/environ/caf\u00c3\u00a9/a/b"
+    assert environ["QUERY_STRING"] == "q=%41"
+    assert environ["HTTP_COOKIE"] == "a=1; b=2"
+    assert environ["HTTP_X_DUP"] == "1,2"
+    assert environ["HTTP_X_UNDER"] == "real"  # a "_" name must not spoof a "-" one
+    assert environ["CONTENT_TYPE"] == "text/x"
+    assert "HTTP_CONTENT_TYPE" not in environ
+
+
+def test_environ_for_an_absolute_form_target(server):
+    response = fetch(server, b"GET http://example.com/environ/x?y=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    environ = json.loads(response.body)
+    assert environ["PATH_INFO"] == "/environ/x"
+    assert environ["QUERY_STRING"] == "y=1"
+
+
+def test_file_wrapper_from_the_current_position(server, files):
+    # PEP 3333: transmission starts at the file's current position.
+    content = files["large"].read_bytes()
+    response = get(server, f"/file?path={files['large']}&seek=1000")
+    assert response.header("content-length") == str(len(content) - 1000)
+    assert response.body == content[1000:]
+
+
+def test_file_shorter_than_its_content_length_closes(server, files):
+    size = files["small"].stat().st_size
+    with RawConn.to(server) as conn:
+        conn.send(request_bytes("GET", f"/file?path={files['small']}&length={size + 500}"))
+        head = conn.read_head()
+        assert head.header("content-length") == str(size + 500)
+        rest = conn.read_all(timeout=5)
+    assert rest == files["small"].read_bytes()  # short, then the close
+    assert get(server, "/").status == 200
 
 
 def test_root_path(poller):

@@ -48,7 +48,7 @@ def test_config_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         Config().threads = 2  # type: ignore[misc]
     with pytest.raises(TypeError):
-        Config("main:app")  # type: ignore[misc]  # keyword-only
+        Config("main:app")  # type: ignore[call-arg]  # keyword-only
 
 
 @pytest.mark.parametrize(("argv", "environ", "field", "value"), [

@@ -40,7 +40,7 @@ def make_nothing():
 
 
 @pytest.fixture
-def module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], str]]:
+def module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
     """Write a uniquely named module on sys.path; returns its name."""
     monkeypatch.syspath_prepend(str(tmp_path))
     names: list[str] = []
@@ -64,7 +64,7 @@ def load_error(spec: str, factory: bool = False) -> str:
     return message
 
 
-def test_module_and_attribute(module: Callable[[str], str]) -> None:
+def test_module_and_attribute(module: Callable[..., str]) -> None:
     name = module()
     loaded = sys.modules.get(name) or __import__(name)
     assert load_app(f"{name}:app") is loaded.app
@@ -72,14 +72,14 @@ def test_module_and_attribute(module: Callable[[str], str]) -> None:
     assert load_app(f"{name}:holder.inner") == loaded.holder.inner
 
 
-def test_attribute_defaults_to_application_then_app(module: Callable[[str], str]) -> None:
+def test_attribute_defaults_to_application_then_app(module: Callable[..., str]) -> None:
     name = module()
     assert load_app(name) is sys.modules[name].application
     only_app = module("def app(environ, start_response):\n    return []\n")
     assert load_app(only_app) is sys.modules[only_app].app
 
 
-def test_a_factory_is_called(module: Callable[[str], str]) -> None:
+def test_a_factory_is_called(module: Callable[..., str]) -> None:
     name = module()
     assert load_app(f"{name}:make_app", factory=True) is sys.modules[name].application
 
@@ -101,14 +101,14 @@ def test_load_errors(spec: str, factory: bool, mentions: str) -> None:
     assert mentions in load_error(spec, factory)
 
 
-def test_factory_errors(module: Callable[[str], str]) -> None:
+def test_factory_errors(module: Callable[..., str]) -> None:
     name = module()
     assert "not callable" in load_error(f"{name}:not_callable", factory=True)
     assert "not callable" in load_error(f"{name}:make_nothing", factory=True)
     assert "not callable" in load_error(f"{name}:not_callable")
 
 
-def test_errors_inside_the_app_module_propagate(module: Callable[[str], str]) -> None:
+def test_errors_inside_the_app_module_propagate(module: Callable[..., str]) -> None:
     """The app's own bugs keep their traceback: they are not load errors."""
     broken = module("raise RuntimeError('the app module is broken')\n")
     with pytest.raises(RuntimeError, match="broken"):

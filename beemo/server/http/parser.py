@@ -27,6 +27,8 @@ __all__ = ["RequestParser"]
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _METHODS: dict[bytes, str] = {}
+# NamedTuple's generated __new__ is a Python function; building the tuple directly skips it.
+_new_head = tuple.__new__
 Message = RequestHead | Body | EndOfMessage
 
 
@@ -132,8 +134,8 @@ class RequestParser:
         keep_alive = parser.should_keep_alive()
         if keep_alive and parser.should_upgrade():
             keep_alive = False
-        self._queue.append(RequestHead(method, self._url, version, headers, keep_alive,
-                                       expect_continue))
+        self._queue.append(_new_head(RequestHead, (method, self._url, version, headers,
+                                                   keep_alive, expect_continue)))
         self._url = b""
         self._fields = []
         self._in_head = False

@@ -151,6 +151,13 @@ def test_headers_with_underscores_are_dropped() -> None:
         "HTTP_HOST", "HTTP_X_FORWARDED_FOR"}
 
 
+def test_the_environ_key_cache_is_bounded() -> None:
+    headers = [(b"Host", b"h")] + [(b"X-Many-%d" % i, b"%d" % i) for i in range(5000)]
+    environ = environ_of(request(headers=headers))
+    assert environ["HTTP_X_MANY_0"] == "0" and environ["HTTP_X_MANY_4999"] == "4999"
+    assert sum(key.startswith("HTTP_X_MANY_") for key in environ) == 5000
+
+
 def test_each_request_gets_its_own_environ() -> None:
     seen: list[Environ] = []
 
@@ -312,6 +319,30 @@ def test_write_sends_the_head_then_the_body() -> None:
     assert drain(response) == b"four"
 
 
+def test_an_empty_status_counts_as_no_start_response() -> None:
+    def writer(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        start_response("", [])(b"x")
+        return []
+
+    def returner(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        start_response("", [])
+        return []
+
+    for app in (writer, returner):
+        with pytest.raises(AppProtocolError):
+            start(app)
+
+
+def test_a_generator_after_write_keeps_an_unknown_length() -> None:
+    def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [])(b"all of it")
+        yield b""
+
+    response, exchange = start(app)
+    assert exchange.written == [b"all of it"]
+    assert response.head_sent and response.body_length == -1 and response.pieces == ()
+
+
 def test_write_refuses_str() -> None:
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
         start_response("200 OK", [])("text")
@@ -431,7 +462,8 @@ def test_file_wrapper_of_a_real_file_is_left_to_sendfile() -> None:
 
         def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
             start_response("200 OK", [("Content-Length", "9")])
-            return environ["wsgi.file_wrapper"](file, 4)
+            wrapper: FileWrapper = environ["wsgi.file_wrapper"](file, 4)
+            return wrapper
 
         response, _ = start(app)
         assert isinstance(response.file, FileWrapper) and response.pieces == ()
@@ -442,7 +474,8 @@ def test_file_wrapper_of_a_real_file_is_left_to_sendfile() -> None:
 def test_file_wrapper_of_an_in_memory_file_is_iterated() -> None:
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         start_response("200 OK", [])
-        return environ["wsgi.file_wrapper"](io.BytesIO(b"in memory"), 4)
+        wrapper: FileWrapper = environ["wsgi.file_wrapper"](io.BytesIO(b"in memory"), 4)
+        return wrapper
 
     response, _ = start(app)
     assert response.file is None

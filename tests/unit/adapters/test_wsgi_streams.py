@@ -37,7 +37,7 @@ def test_read_all() -> None:
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 11, 100])
 def test_read_in_sizes(size: int) -> None:
     body, _ = stream()
-    parts = []
+    parts: list[bytes] = []
     while part := body.read(size):
         assert len(part) == size or len(b"".join(parts) + part) == len(BODY)
         parts.append(part)

@@ -26,6 +26,7 @@ else:  # pragma: no cover - the suite runs on Linux
     FACTORIES = {"select": SelectPoller}
 
 NOTHING = 0.05  # seconds to wait when nothing should happen
+Pairs = Callable[[], tuple[socket.socket, socket.socket]]
 
 
 @pytest.fixture(params=sorted(FACTORIES))
@@ -36,7 +37,7 @@ def poller(request: pytest.FixtureRequest) -> Iterator[Poller]:
 
 
 @pytest.fixture
-def pairs() -> Iterator[Callable[[], tuple[socket.socket, socket.socket]]]:
+def pairs() -> Iterator[Pairs]:
     made: list[socket.socket] = []
 
     def make() -> tuple[socket.socket, socket.socket]:
@@ -55,7 +56,7 @@ def ready(poller: Poller, known: set[int], timeout: float = 2.0,
     return {fd: bits for fd, bits in poller.poll(timeout, max_events) if fd in known}
 
 
-def test_a_ready_fd_fires_once_until_rearmed(poller: Poller, pairs: Callable) -> None:
+def test_a_ready_fd_fires_once_until_rearmed(poller: Poller, pairs: Pairs) -> None:
     a, b = pairs()
     poller.register(a.fileno(), READ)
     b.send(b"x")
@@ -66,7 +67,7 @@ def test_a_ready_fd_fires_once_until_rearmed(poller: Poller, pairs: Callable) ->
     assert events.keys() == {a.fileno()} and events[a.fileno()] & READ
 
 
-def test_nothing_is_reported_before_the_fd_is_ready(poller: Poller, pairs: Callable) -> None:
+def test_nothing_is_reported_before_the_fd_is_ready(poller: Poller, pairs: Pairs) -> None:
     a, b = pairs()
     poller.register(a.fileno(), READ)
     started = time.monotonic()
@@ -76,7 +77,7 @@ def test_nothing_is_reported_before_the_fd_is_ready(poller: Poller, pairs: Calla
     assert ready(poller, {a.fileno()}).keys() == {a.fileno()}
 
 
-def test_write_interest(poller: Poller, pairs: Callable) -> None:
+def test_write_interest(poller: Poller, pairs: Pairs) -> None:
     a, _ = pairs()
     poller.register(a.fileno(), WRITE)
     events = ready(poller, {a.fileno()})
@@ -86,7 +87,7 @@ def test_write_interest(poller: Poller, pairs: Callable) -> None:
     assert ready(poller, {a.fileno()}).keys() == {a.fileno()}
 
 
-def test_rearm_can_switch_interest(poller: Poller, pairs: Callable) -> None:
+def test_rearm_can_switch_interest(poller: Poller, pairs: Pairs) -> None:
     a, b = pairs()
     poller.register(a.fileno(), WRITE)
     assert ready(poller, {a.fileno()}).keys() == {a.fileno()}
@@ -96,14 +97,14 @@ def test_rearm_can_switch_interest(poller: Poller, pairs: Callable) -> None:
     assert ready(poller, {a.fileno()})[a.fileno()] & READ
 
 
-def test_a_closed_peer_reads_as_ready(poller: Poller, pairs: Callable) -> None:
+def test_a_closed_peer_reads_as_ready(poller: Poller, pairs: Pairs) -> None:
     a, b = pairs()
     poller.register(a.fileno(), READ)
     b.close()
     assert ready(poller, {a.fileno()})[a.fileno()] & READ
 
 
-def test_an_fd_unregistered_and_closed_is_not_reported(poller: Poller, pairs: Callable) -> None:
+def test_an_fd_unregistered_and_closed_is_not_reported(poller: Poller, pairs: Pairs) -> None:
     a, b = pairs()
     c, d = pairs()
     gone = a.fileno()
@@ -116,7 +117,7 @@ def test_an_fd_unregistered_and_closed_is_not_reported(poller: Poller, pairs: Ca
     assert ready(poller, {gone, c.fileno()}).keys() == {c.fileno()}
 
 
-def test_only_the_ready_fds_are_reported(poller: Poller, pairs: Callable) -> None:
+def test_only_the_ready_fds_are_reported(poller: Poller, pairs: Pairs) -> None:
     sockets = [pairs() for _ in range(10)]
     for a, _ in sockets:
         poller.register(a.fileno(), READ)
@@ -130,7 +131,7 @@ def test_only_the_ready_fds_are_reported(poller: Poller, pairs: Callable) -> Non
     assert found.keys() == {a.fileno() for a, _ in sockets[::3]}
 
 
-def test_max_events_is_respected(poller: Poller, pairs: Callable) -> None:
+def test_max_events_is_respected(poller: Poller, pairs: Pairs) -> None:
     sockets = [pairs() for _ in range(5)]
     for a, b in sockets:
         poller.register(a.fileno(), READ)
@@ -146,7 +147,7 @@ def test_max_events_is_respected(poller: Poller, pairs: Callable) -> None:
 
 
 @pytest.mark.parametrize("threads", [2, 4])
-def test_threads_sharing_a_poller_never_get_the_same_event(poller: Poller, pairs: Callable,
+def test_threads_sharing_a_poller_never_get_the_same_event(poller: Poller, pairs: Pairs,
                                                             threads: int) -> None:
     sockets = [pairs() for _ in range(40)]
     known = {a.fileno() for a, _ in sockets}
@@ -196,12 +197,17 @@ def test_wake_returns_a_blocked_poll_and_every_later_one(poller: Poller) -> None
     assert returned.wait(2.0)
     runner.join(2.0)
     later = threading.Event()
-    second = threading.Thread(target=lambda: (poller.poll(None, 8), later.set()), daemon=True)
+
+    def again() -> None:
+        poller.poll(None, 8)
+        later.set()
+
+    second = threading.Thread(target=again, daemon=True)
     second.start()
     assert later.wait(2.0)
 
 
-def test_a_registration_during_a_poll_is_watched(poller: Poller, pairs: Callable) -> None:
+def test_a_registration_during_a_poll_is_watched(poller: Poller, pairs: Pairs) -> None:
     a, b = pairs()
     b.send(b"x")
     found: list[dict[int, int]] = []
@@ -215,7 +221,7 @@ def test_a_registration_during_a_poll_is_watched(poller: Poller, pairs: Callable
     assert time.monotonic() - started < 2.0  # woken by the registration, not the timeout
 
 
-def test_select_poller_past_one_select_chunk(pairs: Callable) -> None:
+def test_select_poller_past_one_select_chunk(pairs: Pairs) -> None:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 800:
         pytest.skip(f"needs about 700 file descriptors, the limit is {soft}")
@@ -241,7 +247,7 @@ def test_select_poller_past_one_select_chunk(pairs: Callable) -> None:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="epoll is Linux only")
-def test_level_triggered_epoll_for_a_single_consumer(pairs: Callable) -> None:
+def test_level_triggered_epoll_for_a_single_consumer(pairs: Pairs) -> None:
     """With one consumer the epoll backend skips one-shot: an fd keeps firing until read, and
     rearm with the same interest is free."""
     poller = EpollPoller(one_shot=False)

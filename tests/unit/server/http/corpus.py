@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from beemo.config import Limits
 from beemo.server.http.messages import Body, EndOfMessage, RequestHead
@@ -40,7 +41,7 @@ def _pairs(pairs: list[list[str]]) -> list[tuple[bytes, bytes]]:
     return [(_bytes(name), _bytes(value)) for name, value in pairs]
 
 
-def _messages(requests: list[dict]) -> tuple[Message, ...]:
+def _messages(requests: list[dict[str, Any]]) -> tuple[Message, ...]:
     messages: list[Message] = []
     for request in requests:
         messages.append(RequestHead(request["method"], _bytes(request["target"]),
@@ -52,7 +53,7 @@ def _messages(requests: list[dict]) -> tuple[Message, ...]:
     return tuple(messages)
 
 
-def _load(kind: str) -> list[tuple[str, bytes, dict]]:
+def _load(kind: str) -> list[tuple[str, bytes, dict[str, Any]]]:
     cases = []
     for path in sorted((ROOT / kind).glob("*.http")):
         expect = json.loads(path.with_suffix(".json").read_text())

@@ -69,19 +69,23 @@ def drive(chunks: list[bytes], limits: Limits | None = None, *, early: bool = Fa
                     closed = True
                     break
                 assert event is not PAUSED, "PAUSED although every response was finished"
-                assert type(event) in (RequestHead, Body, EndOfMessage), event
-                if type(event) is RequestHead:
+                assert isinstance(event, (RequestHead, Body, EndOfMessage)), event
+                if isinstance(event, RequestHead):
                     assert not closed, f"a request read after the connection closed: {event}"
                     messages.append(event)
                     if early:
                         respond(conn)
                 elif not early:
                     messages.append(event)
-                    if type(event) is EndOfMessage:
+                    if isinstance(event, EndOfMessage):
                         respond(conn)
     except ProtocolError as exc:
         return Outcome(joined(messages), exc.status, closed)
     return Outcome(joined(messages), None, closed)
+
+
+def heads(messages: tuple[Message, ...]) -> list[RequestHead]:
+    return [message for message in messages if isinstance(message, RequestHead)]
 
 
 def byte_at_a_time(data: bytes) -> list[bytes]:
@@ -105,5 +109,5 @@ def splittings(data: bytes, seeds: int = 20) -> Iterator[tuple[str, list[bytes]]
         yield f"seed {seed}", random_splits(data, seed)
 
 
-__all__ = ["STAMP", "Outcome", "byte_at_a_time", "drive", "joined", "random_splits", "respond",
-           "splittings"]
+__all__ = ["STAMP", "Outcome", "byte_at_a_time", "drive", "heads", "joined", "random_splits",
+           "respond", "splittings"]

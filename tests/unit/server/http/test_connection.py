@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from beemo.config import Limits
@@ -24,7 +26,6 @@ HEAD = b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"
 GET10 = b"GET / HTTP/1.0\r\n\r\n"
 GET10_KEEP = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
 EXPECT = b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
-DATE = "date: Thu, 01 Jan 2026 00:00:00 GMT"
 
 
 def post(body: bytes) -> bytes:
@@ -124,8 +125,10 @@ def test_no_request_is_read_after_a_framing_error(bad: bytes, bytewise: bool) ->
     assert conn.next_interest() == CLOSE
 
 
-@pytest.mark.parametrize("closing", [CLOSE_GET, GET10, post(b"x")[:-1].replace(
-    b"Host: a\r\n", b"Host: a\r\nConnection: close\r\n") + b"x"])
+CLOSE_POST = b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx"
+
+
+@pytest.mark.parametrize("closing", [CLOSE_GET, GET10, CLOSE_POST])
 @pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytes"])
 def test_no_request_is_read_after_a_closing_request(closing: bytes, bytewise: bool) -> None:
     data = closing + GET + GET2 + b"\x00 garbage that would be a 400"
@@ -172,7 +175,8 @@ def closed_between_requests() -> HTTPConnection:
                    "queued (connection.py next_event checks RequestHead before CLOSING)")
 @pytest.mark.parametrize("closed", [closed_by_the_response, closed_by_send_error,
                                     closed_between_requests])
-def test_next_event_is_connection_closed_once_closing(closed) -> None:
+def test_next_event_is_connection_closed_once_closing(
+        closed: Callable[[], HTTPConnection]) -> None:
     conn = closed()
     assert conn.next_interest() == CLOSE
     assert conn.next_event() is CONNECTION_CLOSED
@@ -265,6 +269,21 @@ def test_the_drain_count_restarts_with_each_request() -> None:
         respond(conn)
         assert conn.next_event() is NEED_DATA
     assert conn.next_interest() == READ
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a bad chunk or a --limit-request-body overrun in "
+                   "the body of a request already answered raises ProtocolError, and the server "
+                   "then writes a second, unsolicited error response (connection.py receive_data,"
+                   " channel.py _refuse checks only `responding`)")
+@pytest.mark.parametrize("rest", [b"zz\r\n", b"5\r\nhello\r\n6\r\nhello!\r\n0\r\n\r\n"],
+                         ids=["bad chunk", "over the body limit"])
+def test_an_error_in_a_drained_body_closes_without_a_second_response(rest: bytes) -> None:
+    conn = fed(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+               limits=Limits(request_body=10))
+    head_of(conn)
+    respond(conn)  # complete: nothing is left to answer on this connection
+    conn.receive_data(rest)
+    assert conn.next_event() is CONNECTION_CLOSED
 
 
 # ---- 100 Continue -----------------------------------------------------------------------------
@@ -431,7 +450,7 @@ def test_raw_body_accounting_for_sendfile() -> None:
 
 
 def test_send_error_renders_and_closes() -> None:
-    conn = fed(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"[:5])
+    conn = fed(b"GET /")  # a partial head
     out = conn.send_error(431, "Request Header Fields Too Large", STAMP)
     assert out.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
     assert b"connection: close\r\n" in out

@@ -7,11 +7,13 @@ end (NEED_DATA, CONNECTION_CLOSED or the ProtocolError status).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from beemo.server.http.messages import RequestHead
 from tests.unit.server.http.corpus import ROOT, InvalidCase, ValidCase, invalid_cases, valid_cases
-from tests.unit.server.http.driver import Outcome, drive, splittings
+from tests.unit.server.http.driver import Outcome, drive, heads, splittings
 
 VALID = valid_cases()
 INVALID = invalid_cases()
@@ -40,7 +42,7 @@ def feeds(raw: bytes, feeding: str, trailer: bytes) -> Iterator[tuple[str, list[
             yield label, chunks
 
 
-def params(cases: list[ValidCase] | list[InvalidCase]) -> list[object]:
+def params(cases: list[ValidCase] | list[InvalidCase]) -> list[Any]:
     out = []
     for case in cases:
         for feeding in FEEDINGS:
@@ -53,13 +55,12 @@ def params(cases: list[ValidCase] | list[InvalidCase]) -> list[object]:
 def early_outcome(case: ValidCase) -> Outcome:
     """What an app that answers before reading the body sees: the heads, up to the first that
     ends the connection (no keep-alive, or a 100 Continue never sent)."""
-    heads = []
-    for message in case.messages:
-        if type(message).__name__ == "RequestHead":
-            heads.append(message)
-            if not message.keep_alive or message.expect_continue:
-                return Outcome(tuple(heads), None, True)
-    return Outcome(tuple(heads), None, case.closed)
+    answered: list[RequestHead] = []
+    for head in heads(case.messages):
+        answered.append(head)
+        if not head.keep_alive or head.expect_continue:
+            return Outcome(tuple(answered), None, True)
+    return Outcome(tuple(answered), None, case.closed)
 
 
 def test_corpus_files_come_in_pairs() -> None:
@@ -88,5 +89,4 @@ def test_invalid_request(case: InvalidCase, feeding: str) -> None:
     for label, chunks in feeds(case.raw, feeding, COMPLETE_NEXT):
         outcome = drive(chunks, case.limits)
         assert outcome.status == case.status, (label, outcome)
-        heads = [m for m in outcome.messages if type(m).__name__ == "RequestHead"]
-        assert all(head.target != b"/next" for head in heads), label
+        assert all(head.target != b"/next" for head in heads(outcome.messages)), label

@@ -62,8 +62,7 @@ def check(outcome: Outcome, early: bool) -> None:
     when the driver answered early: the connection then drains the bodies itself)."""
     in_message = False
     for message in outcome.messages:
-        kind = type(message)
-        if kind is RequestHead:
+        if isinstance(message, RequestHead):
             assert early or not in_message, "a head inside the previous message"
             assert isinstance(message.method, str) and message.method.isascii()
             assert isinstance(message.target, bytes) and message.target
@@ -72,10 +71,10 @@ def check(outcome: Outcome, early: bool) -> None:
             assert isinstance(message.keep_alive, bool)
             assert isinstance(message.expect_continue, bool)
             in_message = True
-        elif kind is Body:
+        elif isinstance(message, Body):
             assert in_message and message.data
         else:
-            assert kind is EndOfMessage and in_message
+            assert isinstance(message, EndOfMessage) and in_message
             assert all(type(n) is bytes and type(v) is bytes for n, v in message.trailers)
             in_message = False
     assert outcome.status is None or outcome.status in STATUSES

@@ -7,8 +7,9 @@ from collections import deque
 import pytest
 
 from beemo.config import Limits
+from beemo.errors import ProtocolError
 from beemo.server.http.parser import Message, RequestParser
-from tests.unit.server.http.driver import byte_at_a_time, drive
+from tests.unit.server.http.driver import byte_at_a_time, drive, heads
 
 DEFAULT = Limits()
 SMALL = Limits(request_line=100, request_fields=5, request_field_size=50)  # head bound: 364
@@ -92,14 +93,14 @@ BODY_FOLLOWED = (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n" +
 def test_body_bytes_do_not_count_toward_the_next_head(chunks: list[bytes]) -> None:
     outcome = drive(chunks, SMALL)
     assert outcome.status is None
-    assert [m.method for m in outcome.messages if type(m).__name__ == "RequestHead"] == ["POST"]
+    assert [head.method for head in heads(outcome.messages)] == ["POST"]
 
 
 @pytest.mark.xfail(strict=True, reason="BUG: trailing whitespace of a field value is kept "
                    "(RFC 9110 5.5: it is not part of the value); llhttp only strips leading OWS")
 def test_trailing_whitespace_is_not_part_of_a_field_value() -> None:
     outcome = drive([get(fields=b"Content-Type: text/plain \t\r\n")])
-    assert outcome.messages[0].headers[1] == (b"Content-Type", b"text/plain")
+    assert heads(outcome.messages)[0].headers[1] == (b"Content-Type", b"text/plain")
 
 
 @pytest.mark.xfail(strict=True, reason="BUG: garbage after a valid request in the same chunk is "
@@ -115,7 +116,7 @@ def test_garbage_after_a_request_in_its_own_chunk_is_400() -> None:
 def test_one_empty_line_before_a_request_is_ignored() -> None:
     """RFC 9112 2.2: a server SHOULD ignore at least one empty line before the request line."""
     outcome = drive([b"\r\n" + get()])
-    assert outcome.status is None and outcome.messages[0].target == b"/"
+    assert outcome.status is None and heads(outcome.messages)[0].target == b"/"
 
 
 def test_head_started_tracks_a_partial_head() -> None:
@@ -136,3 +137,17 @@ def test_the_parser_stops_after_the_last_request() -> None:
     assert parser.finished
     parser.feed(b"\x00 not even http")  # ignored, not an error
     assert len(queue) == 2
+
+
+class RefusingQueue(deque[Message]):
+    """A queue that cannot take a message: a callback failing for a reason of its own."""
+
+    def append(self, message: Message) -> None:
+        raise RuntimeError("no room")
+
+
+def test_a_callback_failing_otherwise_is_a_400() -> None:
+    parser = RequestParser(DEFAULT, RefusingQueue())
+    with pytest.raises(ProtocolError) as caught:
+        parser.feed(get())
+    assert caught.value.status == 400

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from beemo.errors import AppProtocolError
+from beemo.server.http import response as response_module
 from beemo.server.http.response import Framing, render_error, render_head, status_code
 from tests.unit.server.http.driver import STAMP
 
@@ -277,3 +278,14 @@ def test_render_error_statuses(status: int) -> None:
     assert head.startswith(b"HTTP/1.1 %d " % status)
     assert body == "d\xe9j\xe0\n".encode()
     assert b"content-length: %d" % len(body) in head
+
+
+def test_the_header_name_cache_is_bounded() -> None:
+    names = [f"X-Bounded-{i}" for i in range(5000)]  # more than the cache holds
+    for start in range(0, len(names), 500):
+        batch = [(name, "v") for name in names[start:start + 500]]
+        assert render(headers=batch)[0].count(b": v\r\n") == 500
+    assert response_module._NAME_CACHE_MAX < len(names)
+    assert len(response_module._NAME_CACHE) <= response_module._NAME_CACHE_MAX
+    with pytest.raises(AppProtocolError):  # validation still happens after the cache emptied
+        render(headers=[("Bad Name", "v")])
