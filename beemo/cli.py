@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         if option.env:
             help_text += f" [$BEEMO_{name.upper()}]"
         if option.kind == "positional":
-            parser.add_argument(name, metavar=option.metavar, help=help_text)
+            parser.add_argument(name, metavar=option.metavar, help=help_text, nargs="?")
         elif option.kind == "flag":
             parser.add_argument(*option.flags, dest=name, help=help_text,
                                 action=argparse.BooleanOptionalAction)
@@ -82,7 +82,8 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
                 raise ConfigError(f"${key}: {exc}") from None
     given = vars(build_parser().parse_args(list(argv)))
     if "bind" in given:
-        given["bind"] = tuple(word for value in given["bind"] for word in value.split())
+        given["bind"] = tuple(word for value in given["bind"]
+                              for word in value.replace(",", " ").split())
     values.update(given)
     if not values.get("app"):
         raise ConfigError("missing the app to serve, e.g. `beemo myproject.wsgi:application`")

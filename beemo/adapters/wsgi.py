@@ -51,8 +51,8 @@ def _environ_key(name: bytes) -> str | None:
 class WSGIResponse:
     """The app's answer, drained by the worker: status, headers, then body pieces."""
 
-    __slots__ = ("_context", "_iterator", "_result", "body_length", "file", "head_sent",
-                 "headers", "pieces", "status")
+    __slots__ = ("_committed", "_context", "_iterator", "_result", "body_length", "file",
+                 "head_sent", "headers", "pieces", "status")
 
     def __init__(self) -> None:
         self.status = ""
@@ -64,6 +64,7 @@ class WSGIResponse:
         self._result: Any = None
         self._iterator: Iterator[bytes] | None = None
         self._context: contextvars.Context | None = None
+        self._committed = False  # start() returned: the head goes out with the first piece
 
     def next_piece(self) -> bytes | None:
         """The next body piece from the app's iterable, None at the end."""
@@ -186,7 +187,7 @@ class WSGIAdapter:
                            exc_info: ExcInfo | None = None) -> Callable[[bytes], None]:
             if exc_info is not None:
                 try:
-                    if response.head_sent:
+                    if response.head_sent or response._committed:
                         raise exc_info[1].with_traceback(exc_info[2])
                 finally:
                     exc_info = None  # PEP 3333: break the traceback reference cycle
@@ -215,6 +216,7 @@ class WSGIAdapter:
             self._pull_first(response, result)
         if not response.status:
             raise AppProtocolError("the app returned without calling start_response()")
+        response._committed = True
         return response
 
     @staticmethod

@@ -17,60 +17,71 @@ __all__ = ["ErrorStream", "FileWrapper", "InputStream"]
 
 
 class InputStream:
-    """`wsgi.input`: read, readline, readlines and iteration over the request body."""
+    """`wsgi.input`: read, readline, readlines and iteration over the request body.
 
-    __slots__ = ("_buffer", "_done", "_pull")
+    The unread part of the current piece is `_buffer[_pos:]`: reads advance an index instead of
+    re-slicing the rest, so many small reads of a large piece stay linear.
+    """
+
+    __slots__ = ("_buffer", "_done", "_pos", "_pull")
 
     def __init__(self, pull: Callable[[], bytes]) -> None:
         self._pull = pull
         self._buffer = b""
+        self._pos = 0
         self._done = False
 
     def _fill(self) -> bool:
-        """Append the next received piece to the buffer; False at the end of the body."""
+        """Append the next received piece to the unread bytes; False at the end of the body."""
         if self._done:
             return False
         piece = self._pull()
         if not piece:
             self._done = True
             return False
-        self._buffer += piece
+        if self._pos >= len(self._buffer):
+            self._buffer = piece
+        else:
+            self._buffer = self._buffer[self._pos:] + piece
+        self._pos = 0
         return True
+
+    def _take(self, end: int) -> bytes:
+        data = self._buffer[self._pos:end]
+        self._pos = end
+        return data
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             while self._fill():
                 pass
-            data, self._buffer = self._buffer, b""
-            return data
-        if not self._buffer:
+            return self._take(len(self._buffer))
+        if self._pos >= len(self._buffer):
             self._fill()
-        while len(self._buffer) < size and self._fill():
+        while len(self._buffer) - self._pos < size and self._fill():
             pass
-        data = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return data
+        return self._take(min(self._pos + size, len(self._buffer)))
 
     def readline(self, size: int | None = -1) -> bytes:
         limit = -1 if size is None else size
-        start = 0
+        scan = self._pos
         while True:
-            end = self._buffer.find(b"\n", start)
-            if end >= 0:
-                cut = end + 1
+            newline = self._buffer.find(b"\n", scan)
+            if newline >= 0:
+                end = newline + 1
                 break
-            if 0 <= limit <= len(self._buffer):
-                cut = limit
+            if 0 <= limit <= len(self._buffer) - self._pos:
+                end = self._pos + limit
                 break
-            start = len(self._buffer)
+            scan = len(self._buffer)
+            old = self._pos
             if not self._fill():
-                cut = len(self._buffer)
+                end = len(self._buffer)
                 break
-        if 0 <= limit < cut:
-            cut = limit
-        line = self._buffer[:cut]
-        self._buffer = self._buffer[cut:]
-        return line
+            scan -= old  # the unread bytes moved to the front of the new buffer
+        if 0 <= limit < end - self._pos:
+            end = self._pos + limit
+        return self._take(end)
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:
         lines: list[bytes] = []
@@ -98,20 +109,29 @@ class InputStream:
 
 
 class ErrorStream:
-    """`wsgi.errors`: text written here goes to the error log, one entry per line."""
+    """`wsgi.errors`: text written here goes to the error log, one entry per line.
+
+    One stream serves every request; each thread keeps its own unfinished line, so lines
+    written by two requests at once never merge.
+    """
 
     def __init__(self, logger: logging.Logger) -> None:
         self._logger = logger
-        self._partial = io.StringIO()
-        self._lock = threading.Lock()  # one stream is shared by every request
+        self._local = threading.local()
+
+    def _partial(self) -> io.StringIO:
+        partial: io.StringIO | None = getattr(self._local, "partial", None)
+        if partial is None:
+            partial = self._local.partial = io.StringIO()
+        return partial
 
     def write(self, text: str) -> int:
+        partial = self._partial()
         lines = text.split("\n")
-        with self._lock:
-            self._partial.write(lines[0])
-            for line in lines[1:]:
-                self._emit()
-                self._partial.write(line)
+        partial.write(lines[0])
+        for line in lines[1:]:
+            self._emit(partial)
+            partial.write(line)
         return len(text)
 
     def writelines(self, lines: list[str]) -> None:
@@ -119,14 +139,14 @@ class ErrorStream:
             self.write(line)
 
     def flush(self) -> None:
-        with self._lock:
-            if self._partial.tell():
-                self._emit()
+        partial = self._partial()
+        if partial.tell():
+            self._emit(partial)
 
-    def _emit(self) -> None:
-        self._logger.error("%s", self._partial.getvalue())
-        self._partial.seek(0)
-        self._partial.truncate()
+    def _emit(self, partial: io.StringIO) -> None:
+        self._logger.error("%s", partial.getvalue())
+        partial.seek(0)
+        partial.truncate()
 
 
 class FileWrapper:

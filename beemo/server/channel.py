@@ -313,8 +313,8 @@ class Channel:
         """Answer a malformed request with its 4xx/5xx, then close."""
         error_log.debug("Refused a request from %s: %d %s", self.client, exc.status,
                         exc.message)
-        if self.http.responding:
-            return self.close()
+        if not self.http.can_answer_error:
+            return self.close()  # a response went out already: only closing is left
         try:
             self.transport.write(self.http.send_error(exc.status, exc.message,
                                                       self._shared.stamp))

@@ -52,6 +52,8 @@ class Listener:
 
 def parse_address(text: str) -> Address:
     """Parse one --bind value; ConfigError when it is not a valid address."""
+    if not text.strip():
+        raise ConfigError("empty bind address")
     if text.startswith("unix:"):
         path = text[5:]
         if not path or _AF_UNIX == -1:
@@ -70,9 +72,10 @@ def parse_address(text: str) -> Address:
     else:
         host, sep, port_text = text.rpartition(":")
         if not sep:
-            host, port_text = ("127.0.0.1", text) if text.isdigit() else (text, "8000")
+            host, port_text = (("127.0.0.1", text) if text.isascii() and text.isdigit()
+                               else (text, "8000"))
         host = host or "0.0.0.0"
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not port_text.isascii() or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ConfigError(f"bad bind address {text!r}: the port must be a number 0-65535")
     return Address(family, host, int(port_text))
 

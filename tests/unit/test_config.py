@@ -128,7 +128,7 @@ def test_bad_values(argv: list[str], environ: dict[str, str], mentions: str) -> 
 
 
 def test_the_app_is_required() -> None:
-    with pytest.raises(ConfigError, match="MODULE:ATTR"):
+    with pytest.raises(ConfigError, match="missing the app"):
         parse_config([], {})
     with pytest.raises(ConfigError):
         parse_config([], {"BEEMO_APP": "main:app"})  # not read from the environment

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections import deque
 
 from beemo.config import Limits
-from beemo.errors import AppProtocolError
-from beemo.os.contract import READ
+from beemo.errors import AppProtocolError, ProtocolError, StateError
+from beemo.server.events import READ
 from beemo.server.http.messages import (
     CONNECTION_CLOSED,
     NEED_DATA,
@@ -48,7 +48,7 @@ class HTTPConnection:
         self._parser = RequestParser(limits, self._queue)
         self.phase = Phase.AWAIT_REQUEST
         self.request: RequestHead | None = None
-        self._request_done = True
+        self._heads = 0  # request heads handed out so far
         self._body_started = False
         self._continue_sent = False
         self._drained = 0
@@ -66,13 +66,22 @@ class HTTPConnection:
             ProtocolError: the bytes are not valid HTTP/1.1 or break a limit; answer with
                 `send_error` and close.
         """
-        if data:
-            self._parser.feed(data)
-        else:
+        if not data:
             self._peer_closed = True
+            return
+        try:
+            self._parser.feed(data)
+        except ProtocolError:
+            if self.can_answer_error:
+                raise
+            # The bad bytes are in the body of a request already answered: no second response
+            # may follow, so the connection just closes (next_event says CONNECTION_CLOSED).
+            self.phase = advance(self.phase, Step.CLOSE)
 
     def next_event(self) -> RequestHead | Body | EndOfMessage | Signal:
         """The next message, or a `Signal` saying why there is none yet."""
+        if self.phase is Phase.CLOSING:
+            return CONNECTION_CLOSED
         queue = self._queue
         while queue:
             message = queue[0]
@@ -82,12 +91,11 @@ class HTTPConnection:
                 queue.popleft()
                 self.phase = advance(self.phase, Step.REQUEST_HEAD)
                 self.request = message
-                self._request_done = self._body_started = self._continue_sent = False
+                self._heads += 1
+                self._body_started = self._continue_sent = False
                 return message
             queue.popleft()
-            if type(message) is EndOfMessage:
-                self._request_done = True
-            else:
+            if type(message) is Body:
                 self._body_started = True
             if self.phase is not Phase.AWAIT_REQUEST:
                 return message
@@ -97,9 +105,21 @@ class HTTPConnection:
                 if self._drained > DRAIN_LIMIT:
                     self.phase = advance(self.phase, Step.CLOSE)
                     return CONNECTION_CLOSED
-        if self._peer_closed or self.phase is Phase.CLOSING:
+        if self._peer_closed:
             return CONNECTION_CLOSED
         return NEED_DATA
+
+    @property
+    def request_received(self) -> bool:
+        """True when the current request arrived whole (its end was parsed, maybe not read)."""
+        return self._parser.completed >= self._heads
+
+    @property
+    def can_answer_error(self) -> bool:
+        """True when an error response may still be sent: no response for this request has
+        started, or the error is in a new request (not in the body of one already answered)."""
+        phase = self.phase
+        return phase is Phase.HANDLING or (phase is Phase.AWAIT_REQUEST and self.request_received)
 
     def wants_continue(self) -> bool:
         """True when the client waits for a 100 Continue before it sends the body."""
@@ -129,7 +149,8 @@ class HTTPConnection:
             AppProtocolError: the status or headers are malformed.
         """
         request = self.request
-        assert request is not None
+        if request is None:
+            raise StateError("send_head() before any request")
         data, self._framing, self._remaining, self._keep_alive = render_head(
             status, headers, request.method == "HEAD", request.http_version == "1.0",
             request.keep_alive and not close, stamp, body_length)
@@ -184,7 +205,7 @@ class HTTPConnection:
     def _reusable(self) -> bool:
         if not self._keep_alive or self._peer_closed:
             return False
-        if self._request_done:
+        if self.request_received:
             return True
         request = self.request
         # The client still waits for a 100 Continue: it may never send the body to drain.
@@ -202,8 +223,8 @@ class HTTPConnection:
     @property
     def between_requests(self) -> bool:
         """True when no request is in progress or partly received: safe to close now."""
-        return (self.phase is Phase.AWAIT_REQUEST and self._request_done and not self._queue
-                and not self._parser.head_started)
+        return (self.phase is Phase.AWAIT_REQUEST and not self._queue
+                and not self._parser.head_started and self._parser.completed >= self._heads)
 
     @property
     def responding(self) -> bool:

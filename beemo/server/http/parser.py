@@ -27,6 +27,8 @@ __all__ = ["RequestParser"]
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _METHODS: dict[bytes, str] = {}
+_LONGEST_METHOD = 16  # llhttp's longest method name, with room to spare
+_START_KEPT = 32  # bytes of a message's start kept to tell a bad method (400) from unknown (501)
 # NamedTuple's generated __new__ is a Python function; building the tuple directly skips it.
 _new_head = tuple.__new__
 Message = RequestHead | Body | EndOfMessage
@@ -42,7 +44,7 @@ class RequestParser:
 
     def __init__(self, limits: Limits, queue: deque[Message]) -> None:
         self._limits = limits
-        self._max_url = limits.request_line
+        self._max_line = limits.request_line
         self._max_field = limits.request_field_size - 2  # name + value, without ": "
         self._max_fields = limits.request_fields
         self._max_body = limits.request_body or -1
@@ -53,6 +55,9 @@ class RequestParser:
         self._fields: list[Header] = []  # the head's header fields, then the trailers
         self._in_head = False  # a message began and its head is not complete yet
         self._head_bytes = 0
+        self._in_message = False
+        self._start: bytes | None = b""  # first bytes of the current message, if known
+        self.completed = 0  # messages parsed to their end
         self._closing = False  # the head being parsed is the connection's last request
         self.finished = False  # no further request may be parsed on this connection
 
@@ -65,7 +70,8 @@ class RequestParser:
         """Parse `data`; raises `ProtocolError` on a malformed or over-limit request."""
         if self.finished:
             return
-        in_head_before = self._in_head
+        fresh = not self._in_message  # a new message would start at data[0]
+        completed = self.completed
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -78,45 +84,54 @@ class RequestParser:
         except httptools.HttpParserError as exc:
             if self.finished:
                 return
-            raise self._error_for(exc, data) from None
+            if self.completed != completed:
+                start = None  # the bad message began inside this chunk, at an unknown offset
+            else:
+                start = data if fresh else (self._start or b"") + data
+            raise _error_for(exc, start) from None
         if self._in_head:
-            self._count_head_bytes(len(data), restarted=not in_head_before)
+            self._track_head(data, fresh, self.completed != completed)
 
-    def _count_head_bytes(self, size: int, restarted: bool) -> None:
-        # A head still incomplete after this feed: bound what llhttp buffers for it. When a head
-        # completed in this feed, the new partial one is at most `size` bytes (an overestimate).
-        self._head_bytes = size if restarted else self._head_bytes + size
+    def _track_head(self, data: bytes, fresh: bool, ended_inside: bool) -> None:
+        """Bound what llhttp buffers for an incomplete head, and keep its first bytes.
+
+        When a message ended inside this chunk, how much of the chunk the new head holds is
+        unknown (at most one chunk): it is not counted, rather than guessed, so that a body's
+        bytes never count against the head limit.
+        """
+        if ended_inside:
+            self._head_bytes = 0
+            self._start = None
+        elif fresh:
+            self._head_bytes = len(data)
+            self._start = data[:_START_KEPT]
+        else:
+            self._head_bytes += len(data)
+            if self._start is not None and len(self._start) < _START_KEPT:
+                self._start = (self._start + data)[:_START_KEPT]
         if self._head_bytes > self._limits.max_head_size:
-            if not self._fields and len(self._url) > self._max_url:
-                raise ProtocolError(414, "URI Too Long")
             raise ProtocolError(431, "Request Header Fields Too Large")
-
-    def _error_for(self, exc: httptools.HttpParserError, data: bytes) -> ProtocolError:
-        message = str(exc) or "Bad Request"
-        if isinstance(exc, httptools.HttpParserInvalidMethodError):
-            method = data.split(b" ", 1)[0]
-            if _TOKEN.fullmatch(method) and b" " in data[:64]:
-                return ProtocolError(501, "Not Implemented: unknown method")
-            return ProtocolError(400, "Bad Request: invalid method")
-        if "HTTP version" in message:
-            return ProtocolError(505, "HTTP Version Not Supported")
-        return ProtocolError(400, f"Bad Request: {message}")
 
     # httptools callbacks: they only validate and append.
 
     def on_message_begin(self) -> None:
+        self._in_message = True
         self._in_head = True
         self._head_bytes = 0
 
     def on_url(self, url: bytes) -> None:
         url = self._url + url if self._url else url
         self._url = url
-        if len(url) > self._max_url:
+        # --limit-request-line counts the whole line: method SP target SP HTTP/x.y (10 bytes
+        # beside the method and target). The method is only looked up near the limit.
+        if len(url) + 10 + _LONGEST_METHOD > self._max_line and (
+                len(self._parser.get_method()) + len(url) + 10 > self._max_line):
             raise ProtocolError(414, "URI Too Long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         fields = self._fields
-        fields.append((name, value))
+        # llhttp skips the whitespace before a value but keeps the one after (RFC 9110 5.5).
+        fields.append((name, value.rstrip(b" \t")))
         if len(name) + len(value) > self._max_field or len(fields) > self._max_fields:
             raise ProtocolError(431, "Request Header Fields Too Large")
 
@@ -157,9 +172,26 @@ class RequestParser:
             self._fields = []
         else:
             self._queue.append(END_OF_MESSAGE)
+        self.completed += 1
+        self._in_message = False
         self._body_bytes = 0
         if self._closing:
             self.finished = True
+
+
+def _error_for(exc: httptools.HttpParserError, start: bytes | None) -> ProtocolError:
+    """The response status for an llhttp error; `start` is the message's first bytes, or
+    None when they are unknown."""
+    message = str(exc) or "Bad Request"
+    if isinstance(exc, httptools.HttpParserInvalidMethodError):
+        # RFC 9110 9.1: a well-formed but unknown method is 501; bytes that are no token, 400.
+        method = start.split(b" ", 1)[0] if start is not None else b""
+        if method and _TOKEN.fullmatch(method):
+            return ProtocolError(501, "Not Implemented: unknown method")
+        return ProtocolError(400, "Bad Request: invalid method")
+    if "HTTP version" in message:
+        return ProtocolError(505, "HTTP Version Not Supported")
+    return ProtocolError(400, f"Bad Request: {message}")
 
 
 def _check_headers(headers: list[Header], version: str, max_body: int) -> bool:
@@ -174,9 +206,8 @@ def _check_headers(headers: list[Header], version: str, max_body: int) -> bool:
         elif size == 14 and max_body >= 0 and name.lower() == b"content-length":
             if value.isdigit() and int(value) > max_body:
                 raise ProtocolError(413, "Content Too Large")
-        elif size == 17 and version == "1.0" and name.lower() == b"transfer-encoding":
-            # RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing cannot be trusted.
-            raise ProtocolError(400, "Bad Request: Transfer-Encoding in an HTTP/1.0 request")
+        elif size == 17 and name.lower() == b"transfer-encoding":
+            _check_transfer_encoding(value, version)
         elif size == 6 and name.lower() == b"expect":
             if value.lower() != b"100-continue":
                 raise ProtocolError(417, "Expectation Failed")
@@ -186,3 +217,15 @@ def _check_headers(headers: list[Header], version: str, max_body: int) -> bool:
     if hosts == 0 and version == "1.1":
         raise ProtocolError(400, "Bad Request: missing Host header")  # RFC 9112 3.2
     return expect_continue
+
+
+def _check_transfer_encoding(value: bytes, version: str) -> None:
+    if version == "1.0":
+        # RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing cannot be trusted.
+        raise ProtocolError(400, "Bad Request: Transfer-Encoding in an HTTP/1.0 request")
+    codings = [coding.strip() for coding in value.lower().split(b",")]
+    if codings[-1] != b"chunked":
+        raise ProtocolError(400, "Bad Request: chunked is not the final transfer coding")
+    if len(codings) > 1:
+        # RFC 9112 6.1: a transfer coding the server does not understand is a 501.
+        raise ProtocolError(501, "Not Implemented: transfer coding")

@@ -53,11 +53,13 @@ def status_code(status: str) -> int:
     if not isinstance(status, str):
         raise AppProtocolError(f"the status must be a str, not {type(status).__name__}")
     code = status[:3]
-    if len(status) < 3 or not code.isdigit() or (len(status) > 3 and status[3] != " "):
+    if (len(status) < 3 or not code.isascii() or not code.isdigit()
+            or (len(status) > 3 and status[3] != " ")):
         raise AppProtocolError(f"malformed status {status!r}: expected '200 OK' style")
     value = int(code)
-    if value < 100:
-        raise AppProtocolError(f"malformed status {status!r}: code below 100")
+    if not 200 <= value <= 599:
+        # RFC 9110 15: codes are 100-599, and a 1xx is never a final response.
+        raise AppProtocolError(f"status {status!r} cannot end a response (200-599 expected)")
     if len(_STATUS_CACHE) < _NAME_CACHE_MAX and "\n" not in status and "\r" not in status:
         _STATUS_CACHE[status] = value
     return value
@@ -103,6 +105,8 @@ def render_head(status: str, headers: list[tuple[str, str]], head_request: bool,
     custom_stamp = False
     for name, value in headers:
         lowered = names.get(name) or _lower_name(name)
+        if type(value) is not str and not isinstance(value, str):
+            raise AppProtocolError(f"the value of header {name!r} is not a str: {value!r}")
         if lowered in _SPECIAL:
             if lowered == "content-length":
                 if not value.isdigit() or not value.isascii() or length not in (-1, int(value)):
@@ -111,7 +115,7 @@ def render_head(status: str, headers: list[tuple[str, str]], head_request: bool,
             elif lowered == "transfer-encoding":
                 continue
             elif lowered == "connection":
-                if "close" in value.lower():
+                if "close" in [token.strip() for token in value.lower().split(",")]:
                     keep_alive = False
                 continue
             else:
@@ -123,7 +127,7 @@ def render_head(status: str, headers: list[tuple[str, str]], head_request: bool,
         stamp = _merge_stamp(stamp, headers)
     lines.append(stamp)
     after_stamp = len(lines)
-    if head_request or code < 200 or code == 204 or code == 304:
+    if head_request or code == 204 or code == 304:
         framing = _NONE
     elif length >= 0:
         framing = _LENGTH
@@ -144,8 +148,8 @@ def render_head(status: str, headers: list[tuple[str, str]], head_request: bool,
     lines.append("\r\n")
     breaks += stamp.count("\n") + len(lines) - after_stamp
     text = "".join(lines)
-    if text.count("\n") != breaks or text.count("\r") != breaks:
-        raise AppProtocolError("a response status, header name or value contains CR or LF")
+    if text.count("\n") != breaks or text.count("\r") != breaks or "\0" in text:
+        raise AppProtocolError("a response status, header name or value contains CR, LF or NUL")
     try:
         data = text.encode("latin-1")
     except UnicodeEncodeError:

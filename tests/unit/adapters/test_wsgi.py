@@ -255,9 +255,6 @@ def test_exc_info_reraises_once_write_sent_the_head() -> None:
     assert exchange.heads == [("200 OK", [])] and exchange.written == [b"partial"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: start_response(exc_info) after the first body "
-                   "piece went out replaces the status instead of re-raising (PEP 3333), "
-                   "because only write() sets head_sent (wsgi.py start_response)")
 def test_exc_info_reraises_once_the_first_piece_went_out() -> None:
     def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
         start_response("200 OK", [])

@@ -40,8 +40,6 @@ def test_bad_addresses(text: str) -> None:
     assert text in str(caught.value) and "\n" not in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a port of non-ASCII digits passes str.isdigit and "
-                   "then int() raises ValueError, not ConfigError (listeners.py parse_address)")
 def test_non_ascii_digits_in_the_port() -> None:
     with pytest.raises(ConfigError):
         parse_address("127.0.0.1:\xb2")

@@ -170,9 +170,6 @@ def closed_between_requests() -> HTTPConnection:
     return conn
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: next_event returns PAUSED forever, not "
-                   "CONNECTION_CLOSED, when the connection is closing and a request head is "
-                   "queued (connection.py next_event checks RequestHead before CLOSING)")
 @pytest.mark.parametrize("closed", [closed_by_the_response, closed_by_send_error,
                                     closed_between_requests])
 def test_next_event_is_connection_closed_once_closing(
@@ -271,10 +268,6 @@ def test_the_drain_count_restarts_with_each_request() -> None:
     assert conn.next_interest() == READ
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a bad chunk or a --limit-request-body overrun in "
-                   "the body of a request already answered raises ProtocolError, and the server "
-                   "then writes a second, unsolicited error response (connection.py receive_data,"
-                   " channel.py _refuse checks only `responding`)")
 @pytest.mark.parametrize("rest", [b"zz\r\n", b"5\r\nhello\r\n6\r\nhello!\r\n0\r\n\r\n"],
                          ids=["bad chunk", "over the body limit"])
 def test_an_error_in_a_drained_body_closes_without_a_second_response(rest: bytes) -> None:

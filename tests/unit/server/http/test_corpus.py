@@ -23,12 +23,7 @@ PARTIAL_NEXT = b"GET /next HTTP/1.1\r\nHost: example.com\r\n"
 # After an invalid request: a complete valid one, which must never be read.
 COMPLETE_NEXT = b"GET /next HTTP/1.1\r\nHost: example.com\r\n\r\n"
 
-UNKNOWN_METHOD_BUG = ("BUG: 501 vs 400 for an unknown method is judged from the chunk that "
-                      "failed, not the request's first bytes (parser.py _error_for)")
-KNOWN_BUGS = {
-    (name, feeding): UNKNOWN_METHOD_BUG
-    for name in ("invalid/029", "invalid/030") for feeding in ("bytes", "random", "trailing")
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 def feeds(raw: bytes, feeding: str, trailer: bytes) -> Iterator[tuple[str, list[bytes]]]:
@@ -80,8 +75,19 @@ def test_valid_request(case: ValidCase, feeding: str) -> None:
 @pytest.mark.parametrize("case", VALID, ids=lambda case: case.name)
 def test_valid_request_answered_before_its_body(case: ValidCase) -> None:
     expected = early_outcome(case)
+    waits_for_continue = any(head.expect_continue for head in heads(expected.messages))
     for label, chunks in splittings(case.raw, seeds=5):
-        assert drive(chunks, case.limits, early=True) == expected, label
+        outcome = drive(chunks, case.limits, early=True)
+        if not waits_for_continue:
+            assert outcome == expected, label
+            continue
+        # A client waiting for 100 Continue may never send the body to drain, so the connection
+        # closes, unless the whole body had already arrived when the answer went out.
+        assert outcome.messages == expected.messages, label
+        if label == "whole":
+            assert not outcome.closed, label
+        elif label == "bytes":
+            assert outcome.closed, label
 
 
 @pytest.mark.parametrize(("case", "feeding"), params(INVALID))
