@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import RawConn, request_bytes, running
+from tests.integration.conftest import RawConn, chunked, request_bytes, running
 
 HOST = b"Host: test\r\n"
 
@@ -264,3 +264,22 @@ def test_server_keeps_serving_after_bad_requests(server):
             conn.read_all(timeout=5)
     with RawConn.to(server) as conn:
         assert conn.exchange(request_bytes("GET", "/")).body == b"hello\n"
+
+
+def test_request_body_limit(poller):
+    with running("--limit-request-body", "1000", poller=poller) as small:
+        with RawConn.to(small) as conn:
+            response = conn.exchange(request_bytes("POST", "/echo", body=b"x" * 1000))
+            assert response.status == 200 and len(response.body) == 1000
+        _refused(small, request_bytes("POST", "/echo", body=b"x" * 2000), 413)
+        _refused(small, request_bytes("POST", "/", body=b"x" * 2000), 413)
+        big_chunked = chunked(b"x" * 600, b"y" * 600)
+        _refused(
+            small,
+            request_bytes("POST", "/echo", [("Transfer-Encoding", "chunked")], body=big_chunked),
+            413,
+        )
+        # Refused from the head alone: no 100 Continue, so the client never sends the body.
+        expect = [("Expect", "100-continue"), ("Content-Length", "5000")]
+        raw = _refused(small, request_bytes("POST", "/echo", expect), 413)
+        assert b"100 Continue" not in raw

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.integration.conftest import Closed, RawConn, get, request_bytes, running
+from tests.integration.conftest import (
+    Closed,
+    RawConn,
+    get,
+    request_bytes,
+    running,
+    stop_and_wait,
+)
 
 SIGNALS = [pytest.param(signal.SIGTERM, id="SIGTERM"), pytest.param(signal.SIGINT, id="SIGINT")]
 
@@ -57,7 +64,7 @@ def test_in_flight_requests_complete_on_stop(poller, sig):
             client.start()
         time.sleep(0.7)
         signalled = time.monotonic()
-        status, took = _stop(server, sig)
+        status, took = stop_and_wait(server, sig)
         stop.set()
         for client in clients:
             client.join(10)
@@ -68,13 +75,6 @@ def test_in_flight_requests_complete_on_stop(poller, sig):
     assert all(a.outcome == "ok" for a in early), [a for a in early if a.outcome != "ok"]
     # Later attempts may be refused or closed, but a response is never cut in half.
     assert not [a for a in attempts if a.outcome == "partial"]
-
-
-def _stop(server, sig) -> tuple[int, float]:
-    started = time.monotonic()
-    server.proc.send_signal(sig)
-    status = server.proc.wait(15)
-    return status, time.monotonic() - started
 
 
 @pytest.mark.parametrize("sig", SIGNALS)
@@ -180,7 +180,7 @@ def test_sigquit_stops_at_once(poller):
         stuck = RawConn.to(server)
         stuck.send(request_bytes("GET", "/sleep?ms=5000"))
         time.sleep(0.3)
-        _, took = _stop(server, signal.SIGQUIT)
+        _, took = stop_and_wait(server, signal.SIGQUIT)
         stuck.close()
     assert took < 3.0, f"exit took {took:.2f} s"
 
@@ -208,7 +208,7 @@ def test_second_sigint_stops_at_once(poller):
 def test_stop_with_nothing_in_flight_is_quick(poller):
     with running(poller=poller) as server:
         assert get(server, "/").status == 200
-        status, took = _stop(server, signal.SIGTERM)
+        status, took = stop_and_wait(server, signal.SIGTERM)
         log = server.read_log()
     assert status == 0
     assert took < 1.5
