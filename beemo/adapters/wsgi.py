@@ -27,17 +27,18 @@ __all__ = ["WSGIAdapter", "WSGIResponse"]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-_ENVIRON_KEYS: dict[bytes, str | None] = {}
+_ENVIRON_KEYS: dict[bytes, str] = {}
 _ENVIRON_KEYS_MAX = 4096
+_PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 
 
-def _environ_key(name: bytes) -> str | None:
-    """HTTP_* key of a header name; None for names with "_" (they could spoof a "-" name)."""
-    key = _ENVIRON_KEYS.get(name, "")
-    if key == "":
+def _environ_key(name: bytes) -> str:
+    """HTTP_* key of a header name; "" for names with "_" (they could spoof a "-" name)."""
+    key = _ENVIRON_KEYS.get(name)
+    if key is None:
         text = name.decode("latin-1").upper()
         if "_" in text:
-            key = None
+            key = ""
         elif text in ("CONTENT-TYPE", "CONTENT-LENGTH"):
             key = text.replace("-", "_")
         else:
@@ -81,7 +82,10 @@ class WSGIResponse:
 
     def close(self) -> None:
         """Call the iterable's close(), always, exactly once (PEP 3333)."""
-        result, self._result = self._result, None
+        result = self._result
+        if result is None:
+            return
+        self._result = None
         self._iterator = None
         close = getattr(result, "close", None)
         if close is not None and self._context is not None:
@@ -136,7 +140,12 @@ class WSGIAdapter:
                                               SERVER_PORT=str(server[1]))
         environ = base.copy()
         target = request.target
-        path, _, query = target.partition(b"?")
+        if b"?" in target:
+            path, _, query = target.partition(b"?")
+            environ["QUERY_STRING"] = query.decode("latin-1")
+        else:
+            path = target
+            environ["QUERY_STRING"] = ""
         if path[:1] != b"/" and path != b"*":  # absolute-form (RFC 9112 3.2.2)
             path = b"/" + path.split(b"://", 1)[-1].partition(b"/")[2]
         path_info = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
@@ -145,18 +154,18 @@ class WSGIAdapter:
             path_info = path_info[len(root):]
         environ["REQUEST_METHOD"] = request.method
         environ["PATH_INFO"] = path_info
-        environ["QUERY_STRING"] = query.decode("latin-1")
         environ["RAW_URI"] = target.decode("latin-1")
-        environ["SERVER_PROTOCOL"] = "HTTP/" + request.http_version
+        environ["SERVER_PROTOCOL"] = _PROTOCOLS[request.http_version]
         environ["wsgi.input"] = body
         if client is not None:
             environ["REMOTE_ADDR"] = client[0]
             environ["REMOTE_PORT"] = str(client[1])
         else:
             environ["REMOTE_ADDR"] = ""
+        keys = _ENVIRON_KEYS
         for name, value in request.headers:
-            key = _environ_key(name)
-            if key is None:
+            key = keys.get(name) or _environ_key(name)
+            if not key:
                 continue
             if key in environ:
                 glue = "; " if key == "HTTP_COOKIE" else ","
@@ -208,10 +217,12 @@ class WSGIAdapter:
                     result = [_check_bytes(p) for p in result]
                     break
             response.pieces = result
+            response._result = None  # a plain list or tuple has no close()
             if not response.head_sent:
                 response.body_length = sum(map(len, result))
         elif isinstance(result, FileWrapper) and _has_fileno(result):
-            response.file = result
+            response.file = result  # sent with sendfile; iterated if that is not possible
+            response._iterator = iter(result)
         else:
             self._pull_first(response, result)
         if not response.status:

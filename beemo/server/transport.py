@@ -145,6 +145,13 @@ class Transport:
         if not ready:
             raise ClientDisconnected(f"client timed out after {timeout:g} s")
 
+    def input_waiting(self) -> bool:
+        """True when the peer sent bytes nobody has read yet (peeked, not consumed)."""
+        try:
+            return bool(self.sock.recv(1, socket.MSG_PEEK))
+        except OSError:  # BlockingIOError: nothing waiting; others: the owner will see it
+            return False
+
     def shutdown(self) -> None:
         """Wake whoever waits on this socket: it reads EOF (used by timeouts and shutdown)."""
         try:

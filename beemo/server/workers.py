@@ -172,7 +172,9 @@ class Server:
         now = time.monotonic()
         for channel in list(self.channels.values()):
             deadline = channel.deadline
-            if deadline and deadline < now:
+            # Bytes waiting mean a request (or more of one) arrived and waits for a busy worker:
+            # that is not an idle or stalled client.
+            if deadline and deadline < now and not channel.transport.input_waiting():
                 channel.transport.shutdown()  # its owner sees EOF and closes it
 
     def _drain_wakeups(self) -> None:
@@ -188,10 +190,13 @@ class Server:
             if listener.unix:
                 with contextlib.suppress(OSError):
                     os.unlink(listener.address.host)
-        deadline = time.monotonic() + self._graceful
-        while self.channels and time.monotonic() < deadline:
+        started = time.monotonic()
+        # self._graceful is read on every pass: a second SIGINT during the wait sets it to 0.
+        while self.channels and time.monotonic() < started + self._graceful:
             for channel in list(self.channels.values()):
-                if channel.idle:
+                # Idle means parked between requests; a request that already arrived and
+                # waits for a worker is served (its response then closes the connection).
+                if channel.idle and not channel.transport.input_waiting():
                     channel.transport.shutdown()
             time.sleep(0.01)
             self._tick()

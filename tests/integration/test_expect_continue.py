@@ -77,11 +77,6 @@ def test_app_answers_without_reading_gets_no_100_and_the_connection_closes(serve
         assert conn.closed_within(3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the final response to an unread Expect: "
-    "100-continue request closes the connection without Connection: close",
-)
 def test_app_answers_without_reading_announces_the_close(server):
     # RFC 9110 10.1.1: a server that answers before reading the content SHOULD say whether it
     # will close. Without the header a client reuses the connection and loses its next request.

@@ -116,11 +116,6 @@ def test_unread_request_body_is_drained_and_the_connection_reused(server):
         assert response.body == b"second"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when an unread request body is too large to "
-    "drain, the connection closes without Connection: close in the response",
-)
 def test_large_unread_body_is_drained_or_announced(server):
     # The app answers without reading a 5 MB body (more than the server drains). Either the
     # server drains it and answers the next request, or it must say Connection: close.

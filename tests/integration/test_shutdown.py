@@ -137,11 +137,6 @@ def test_new_connections_are_refused_while_draining(poller):
         assert server.proc.wait(10) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: on SIGTERM a request already received on an "
-    "accepted connection that waits for a busy worker is dropped, not served",
-)
 def test_a_queued_request_is_served_on_stop(poller):
     # --threads 1: the worker sleeps in the first request; the second connection is accepted
     # and its request fully received before the signal, but no worker has picked it yet.
@@ -185,11 +180,6 @@ def test_sigquit_stops_at_once(poller):
     assert took < 3.0, f"exit took {took:.2f} s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a second SIGINT during a graceful stop does not "
-    "stop at once: the drain deadline was computed from the first signal",
-)
 def test_second_sigint_stops_at_once(poller):
     with running("--threads", "2", poller=poller) as server:  # default graceful timeout: 30 s
         stuck = RawConn.to(server)

@@ -47,11 +47,6 @@ def test_file_wrapper_with_a_real_file(server, files, name):
         assert conn.exchange(request_bytes("GET", "/")).body == b"hello\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: file_wrapper over a real file without "
-    "Content-Length sends an empty body (the iteration fallback has no iterator)",
-)
 @pytest.mark.parametrize("name", ["small", "large"])
 def test_file_wrapper_with_a_real_file_and_no_length(server, files, name):
     content = files[name].read_bytes()

@@ -151,9 +151,12 @@ class HTTPConnection:
         request = self.request
         if request is None:
             raise StateError("send_head() before any request")
+        keep_alive = request.keep_alive and not close
+        if keep_alive and not self.request_received:
+            keep_alive = self._drainable(request)
         data, self._framing, self._remaining, self._keep_alive = render_head(
             status, headers, request.method == "HEAD", request.http_version == "1.0",
-            request.keep_alive and not close, stamp, body_length)
+            keep_alive, stamp, body_length)
         self.phase = advance(self.phase, Step.RESPONSE_HEAD)
         return data
 
@@ -201,6 +204,16 @@ class HTTPConnection:
         else:
             self._drained = 0
         return b"0\r\n\r\n" if framing is Framing.CHUNKED else b""
+
+    def _drainable(self, request: RequestHead) -> bool:
+        """Whether the unread rest of the request body can be drained to reuse the connection,
+        decided before the response head so that it can announce `Connection: close`."""
+        if request.expect_continue and not self._body_started:
+            return False  # the client waits for a 100 Continue and may never send the body
+        for name, value in request.headers:
+            if len(name) == 14 and name.lower() == b"content-length":
+                return int(value) <= DRAIN_LIMIT
+        return True  # chunked: drained up to DRAIN_LIMIT, then closed
 
     def _reusable(self) -> bool:
         if not self._keep_alive or self._peer_closed:

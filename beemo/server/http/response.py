@@ -131,6 +131,9 @@ def render_head(status: str, headers: list[tuple[str, str]], head_request: bool,
         framing = _NONE
     elif length >= 0:
         framing = _LENGTH
+        if 0 <= body_length != length:
+            raise AppProtocolError(f"Content-Length {length} does not match the body's "
+                                   f"{body_length} bytes")
     elif body_length >= 0:
         framing = _LENGTH
         length = body_length

@@ -137,10 +137,18 @@ def test_body_length_becomes_content_length() -> None:
     assert render(body_length=0)[1:3] == (Framing.LENGTH, 0)
 
 
-def test_app_content_length_wins_over_body_length() -> None:
-    data, framing, length, _ = render(headers=[("Content-Length", "3")], body_length=9)
-    assert (framing, length) == (Framing.LENGTH, 3)
-    assert b"content-length: 9" not in data.lower()
+def test_app_content_length_must_match_the_whole_body() -> None:
+    """A whole body that contradicts the app's Content-Length is refused before anything is
+    sent, so the client gets a clean 500 instead of a truncated or overlong response."""
+    data, framing, length, _ = render(headers=[("Content-Length", "9")], body_length=9)
+    assert (framing, length) == (Framing.LENGTH, 9)
+    assert data.lower().count(b"content-length") == 1
+    with pytest.raises(AppProtocolError, match="does not match"):
+        render(headers=[("Content-Length", "3")], body_length=9)
+    # HEAD: the app may declare the length of the body it would have sent.
+    _, framing, length, _ = render(headers=[("Content-Length", "3")], head_request=True,
+                                   body_length=0)
+    assert (framing, length) == (Framing.NONE, 3)
 
 
 def test_equal_content_lengths_are_accepted_different_ones_refused() -> None:
