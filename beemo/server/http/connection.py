@@ -80,31 +80,33 @@ class HTTPConnection:
 
     def next_event(self) -> RequestHead | Body | EndOfMessage | Signal:
         """The next message, or a `Signal` saying why there is none yet."""
-        if self.phase is Phase.CLOSING:
+        phase = self.phase
+        if phase is Phase.CLOSING:
             return CONNECTION_CLOSED
         queue = self._queue
         while queue:
-            message = queue[0]
-            if type(message) is RequestHead:
-                if self.phase is not Phase.AWAIT_REQUEST:
+            message = queue.popleft()
+            kind = type(message)
+            if kind is RequestHead:
+                if phase is not Phase.AWAIT_REQUEST:
+                    queue.appendleft(message)
                     return PAUSED
-                queue.popleft()
-                self.phase = advance(self.phase, Step.REQUEST_HEAD)
-                self.request = message
+                self.phase = advance(phase, Step.REQUEST_HEAD)
+                self.request = message  # type: ignore[assignment]  # `type() is` does not narrow
                 self._heads += 1
                 self._body_started = self._continue_sent = False
                 return message
-            queue.popleft()
-            if type(message) is Body:
+            if kind is Body:
                 self._body_started = True
-            if self.phase is not Phase.AWAIT_REQUEST:
+                if phase is Phase.AWAIT_REQUEST:  # body of a request already answered: drain
+                    self._drained += len(message.data)  # type: ignore[union-attr]  # ditto
+                    if self._drained > DRAIN_LIMIT:
+                        self.phase = advance(phase, Step.CLOSE)
+                        return CONNECTION_CLOSED
+                    continue
                 return message
-            # Body of a request already answered: drain it.
-            if type(message) is Body:
-                self._drained += len(message.data)
-                if self._drained > DRAIN_LIMIT:
-                    self.phase = advance(self.phase, Step.CLOSE)
-                    return CONNECTION_CLOSED
+            if phase is not Phase.AWAIT_REQUEST:
+                return message  # EndOfMessage of the request being handled
         if self._peer_closed:
             return CONNECTION_CLOSED
         return NEED_DATA

@@ -98,14 +98,67 @@ def render_head(status: str, headers: list[tuple[str, str]], head_request: bool,
     Raises:
         AppProtocolError: malformed status, header name, value or Content-Length.
     """
+    try:
+        block = _BLOCKS.get((status, *headers))
+    except TypeError:  # an unhashable header: _app_block reports what is wrong with it
+        block = None
+    if block is None:
+        block = _app_block(status, headers)
+    code, prefix, length, app_close, custom_stamp = block
+    if app_close:
+        keep_alive = False
+    if head_request or code == 204 or code == 304:
+        framing = _NONE
+        tail = b""
+    elif length >= 0:
+        framing = _LENGTH
+        tail = b""
+        if 0 <= body_length != length:
+            raise AppProtocolError(f"Content-Length {length} does not match the body's "
+                                   f"{body_length} bytes")
+    elif body_length >= 0:
+        framing = _LENGTH
+        length = body_length
+        tail = b"content-length: %d\r\n" % length
+    elif http10:
+        framing = _UNTIL_CLOSE
+        keep_alive = False
+        tail = b""
+    else:
+        framing = _CHUNKED
+        tail = b"transfer-encoding: chunked\r\n"
+    if not keep_alive:
+        tail += b"connection: close\r\n\r\n"
+    elif http10:
+        tail += b"connection: keep-alive\r\n\r\n"
+    else:
+        tail += b"\r\n"
+    return prefix + _stamp_bytes(stamp, headers if custom_stamp else None) + tail, framing, \
+        length, keep_alive
+
+
+# (status, *headers) -> what they render to; most apps send a few fixed header sets.
+_Block = tuple[int, bytes, int, bool, bool]  # code, prefix, Content-Length, close, own stamp
+_BLOCKS: dict[tuple[object, ...], _Block] = {}
+_BLOCKS_MAX = 512
+_last_stamp: tuple[str, bytes] = ("", b"")
+
+
+def _app_block(status: str, headers: list[tuple[str, str]]) -> _Block:
+    """Validate and render the status line and the app's headers (cached by value)."""
     code = _STATUS_CACHE.get(status) or status_code(status)
-    names = _NAME_CACHE
+    if type(headers) is not list:
+        raise AppProtocolError("the headers must be a list of (name, value) tuples")
     lines = ["HTTP/1.1 ", status, "\r\n"]
     length = -1
+    app_close = False
     custom_stamp = False
-    for name, value in headers:
-        lowered = names.get(name) or _lower_name(name)
-        if type(value) is not str and not isinstance(value, str):
+    for header in headers:
+        if type(header) is not tuple or len(header) != 2:
+            raise AppProtocolError(f"a header must be a (name, value) tuple, not {header!r}")
+        name, value = header
+        lowered = _lower_name(name)
+        if not isinstance(value, str):
             raise AppProtocolError(f"the value of header {name!r} is not a str: {value!r}")
         if lowered in _SPECIAL:
             if lowered == "content-length":
@@ -113,56 +166,46 @@ def render_head(status: str, headers: list[tuple[str, str]], head_request: bool,
                     raise AppProtocolError(f"invalid Content-Length {value!r}")
                 length = int(value)
             elif lowered == "transfer-encoding":
-                continue
+                continue  # Beemo frames the body itself
             elif lowered == "connection":
-                if "close" in [token.strip() for token in value.lower().split(",")]:
-                    keep_alive = False
+                app_close = "close" in [token.strip() for token in value.lower().split(",")]
                 continue
             else:
                 custom_stamp = True
         lines.append(f"{name}: {value}\r\n")
-    # Every element from index 2 on ends with exactly one CRLF we wrote; the stamp has its own.
-    breaks = len(lines) - 2
-    if custom_stamp:
-        stamp = _merge_stamp(stamp, headers)
-    lines.append(stamp)
-    after_stamp = len(lines)
-    if head_request or code == 204 or code == 304:
-        framing = _NONE
-    elif length >= 0:
-        framing = _LENGTH
-        if 0 <= body_length != length:
-            raise AppProtocolError(f"Content-Length {length} does not match the body's "
-                                   f"{body_length} bytes")
-    elif body_length >= 0:
-        framing = _LENGTH
-        length = body_length
-        lines.append(f"content-length: {length}\r\n")
-    elif http10:
-        framing = _UNTIL_CLOSE
-        keep_alive = False
-    else:
-        framing = _CHUNKED
-        lines.append("transfer-encoding: chunked\r\n")
-    if not keep_alive:
-        lines.append("connection: close\r\n")
-    elif http10:
-        lines.append("connection: keep-alive\r\n")
-    lines.append("\r\n")
-    breaks += stamp.count("\n") + len(lines) - after_stamp
     text = "".join(lines)
+    # Every element from index 2 on ends with the one CRLF Beemo wrote there.
+    breaks = len(lines) - 2
     if text.count("\n") != breaks or text.count("\r") != breaks or "\0" in text:
         raise AppProtocolError("a response status, header name or value contains CR, LF or NUL")
     try:
-        data = text.encode("latin-1")
+        prefix = text.encode("latin-1")
     except UnicodeEncodeError:
         raise AppProtocolError("response status and headers must be latin-1 strings") from None
-    return data, framing, length, keep_alive
+    block = (code, prefix, length, app_close, custom_stamp)
+    if len(_BLOCKS) >= _BLOCKS_MAX:
+        _BLOCKS.clear()
+    key = (status, *headers)
+    _BLOCKS[key] = block
+    return block
+
+
+def _stamp_bytes(stamp: str, own: list[tuple[str, str]] | None) -> bytes:
+    """The Date/Server lines as bytes, without those the app set itself (`own`)."""
+    global _last_stamp
+    if own is not None:
+        return _merge_stamp(stamp, own).encode("latin-1")
+    last = _last_stamp
+    if last[0] is stamp:
+        return last[1]
+    data = stamp.encode("latin-1")
+    _last_stamp = (stamp, data)
+    return data
 
 
 def _merge_stamp(stamp: str, headers: list[tuple[str, str]]) -> str:
     """Keep only the stamp lines (date, server) the app did not set itself."""
-    own = {_lower_name(name) for name, _ in headers}
+    own = {name.lower() for name, _ in headers}
     return "".join(line + "\r\n" for line in stamp.split("\r\n")
                    if line and line.split(":", 1)[0] not in own)
 
