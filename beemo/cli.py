@@ -140,5 +140,5 @@ def _serve(config: Config) -> int:
     # Everything loaded so far (the app, its framework) lives as long as the process: keep it
     # out of the cyclic collector's generations so full collections do not rescan it.
     gc.freeze()
-    Server(config, adapter.start, listeners).run()
+    Server(config, adapter.start, adapter.connection, listeners).run()
     return 0

@@ -32,7 +32,7 @@ from beemo.server.transport import HIGH_WATER, Transport
 if TYPE_CHECKING:
     from beemo.server.http.exchange import Exchange
 
-__all__ = ["AppResponse", "Channel", "Handler", "Shared"]
+__all__ = ["AppResponse", "Channel", "Connect", "Handler", "Shared"]
 
 error_log = logging.getLogger("beemo.error")
 access_log = logging.getLogger("beemo.access")
@@ -57,16 +57,21 @@ class AppResponse(Protocol):
     def close(self) -> None: ...
 
 
-Handler = Callable[[RequestHead, "Exchange", tuple[str, int], Any], AppResponse]
+# The adapter: `connect(server, client)` once per connection gives a per-connection state;
+# `handler(request, exchange, state)` runs the app for each request.
+Handler = Callable[[RequestHead, "Exchange", Any], AppResponse]
+Connect = Callable[[tuple[str, int], Any], Any]
 
 
 class Shared:
     """State every channel of one server reads: set up by the server, updated by T0."""
 
-    def __init__(self, poller: Poller, handler: Handler, channels: dict[int, Channel], *,
-                 keep_alive: float, client_timeout: float, access_log: bool) -> None:
+    def __init__(self, poller: Poller, handler: Handler, connect: Connect,
+                 channels: dict[int, Channel], *, keep_alive: float, client_timeout: float,
+                 access_log: bool) -> None:
         self.poller = poller
         self.handler = handler
+        self.connect = connect
         self.channels = channels
         self.keep_alive = keep_alive
         self.client_timeout = client_timeout
@@ -79,8 +84,7 @@ class Channel:
     """One accepted connection being served (see the module docstring for ownership)."""
 
     __slots__ = ("_bytes_sent", "_flushing", "_owed_since", "_response", "_shared", "_started",
-                 "client", "deadline",
-                 "http", "idle", "server", "transport")
+                 "_state", "client", "deadline", "http", "idle", "server", "transport")
 
     def __init__(self, transport: Transport, http: HTTPConnection, shared: Shared,
                  server: tuple[str, int], client: Any) -> None:
@@ -89,6 +93,7 @@ class Channel:
         self.server = server
         self.client = client
         self._shared = shared
+        self._state = shared.connect(server, client)  # the adapter's per-connection state
         self._response: AppResponse | None = None
         self._flushing = False  # only buffered output is left; then close or read on
         self._started = 0.0
@@ -179,11 +184,19 @@ class Channel:
         if shared.access_log:
             self._started = _monotonic()
         response = None
+        whole = None
         try:
-            response = shared.handler(request, self, self.server, self.client)
+            response = shared.handler(request, self, self._state)
             if not response.head_sent:
-                head = http.send_head(response.status, response.headers, shared.stamp,
-                                      shared.draining, response.body_length)
+                pieces = response.pieces
+                if (len(pieces) == 1 and response.body_length >= 0 and response.file is None
+                        and len(pieces[0]) <= _JOIN_LIMIT):
+                    # The common case: the whole body in one small piece, one write.
+                    whole = http.send_response(response.status, response.headers, shared.stamp,
+                                               shared.draining, pieces[0])
+                else:
+                    head = http.send_head(response.status, response.headers, shared.stamp,
+                                          shared.draining, response.body_length)
         except (ClientDisconnected, ProtocolError):
             raise
         except Exception as exc:
@@ -191,27 +204,21 @@ class Channel:
                 self._close_response(response)
             self._app_failed(exc)
             return False
-        self._response = response
+        self._response = response  # closed by _finish, or by close() if the client is gone
+        if whole is not None:
+            self._bytes_sent = response.body_length
+            return self._finish(response, self.transport.write(whole))
         if response.head_sent:
             for piece in response.pieces:
                 self.write_body(piece)
             return self._produce(response)
         pieces = response.pieces
-        whole = response.file is None and response.body_length >= 0
-        if len(pieces) == 1 and len(pieces[0]) <= _JOIN_LIMIT:
-            body = pieces[0]
-            self._bytes_sent = len(body)
-            out = head + http.send_body(body)
-            if whole:  # the whole body is known: one write, most often fully sent at once
-                return self._finish(response, self.transport.write(out + http.send_end()))
-            self.transport.write(out)
-        else:
-            parts = [head, *map(http.send_body, pieces)]
-            self._bytes_sent = sum(map(len, pieces))
-            if whole:
-                parts.append(http.send_end())
-                return self._finish(response, self.transport.write_parts(parts))
-            self.transport.write_parts(parts)
+        self._bytes_sent = sum(map(len, pieces))
+        parts = [head, *map(http.send_body, pieces)]
+        if response.file is None and response.body_length >= 0:
+            parts.append(http.send_end())
+            return self._finish(response, self.transport.write_parts(parts))
+        self.transport.write_parts(parts)
         return self._produce(response)
 
     def _produce(self, response: AppResponse) -> bool:

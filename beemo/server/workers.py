@@ -30,7 +30,7 @@ from email.utils import formatdate
 from types import FrameType
 
 from beemo.config import Config
-from beemo.server.channel import Channel, Handler, Shared
+from beemo.server.channel import Channel, Connect, Handler, Shared
 from beemo.server.events import READ, create_poller, poller_name
 from beemo.server.http.connection import HTTPConnection
 from beemo.server.listeners import Listener
@@ -53,16 +53,18 @@ class Server:
     Args:
         config: the settings (threads, timeouts, limits, poller, logging).
         handler: the adapter entry point called for each request.
+        connect: the adapter's per-connection setup, called once per accepted connection.
         listeners: bound, listening, non-blocking sockets.
     """
 
-    def __init__(self, config: Config, handler: Handler, listeners: Sequence[Listener]) -> None:
+    def __init__(self, config: Config, handler: Handler, connect: Connect,
+                 listeners: Sequence[Listener]) -> None:
         self.config = config
         self.listeners = list(listeners)
         self.poller_name = poller_name(config.poller)
         self.poller = create_poller(self.poller_name, consumers=config.threads)
         self.channels: dict[int, Channel] = {}
-        self.shared = Shared(self.poller, handler, self.channels,
+        self.shared = Shared(self.poller, handler, connect, self.channels,
                              keep_alive=config.keep_alive, client_timeout=config.client_timeout,
                              access_log=config.access_log)
         self._limits = config.limits

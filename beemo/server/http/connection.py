@@ -154,7 +154,7 @@ class HTTPConnection:
         if request is None:
             raise StateError("send_head() before any request")
         keep_alive = request.keep_alive and not close
-        if keep_alive and not self.request_received:
+        if keep_alive and self._parser.completed < self._heads:  # not request_received
             keep_alive = self._drainable(request)
         data, self._framing, self._remaining, self._keep_alive = render_head(
             status, headers, request.method == "HEAD", request.http_version == "1.0",
@@ -188,6 +188,21 @@ class HTTPConnection:
     def count_raw_body(self, sent: int) -> None:
         """Account for `sent` body bytes written without `send_body` (sendfile)."""
         self._remaining -= sent
+
+    def send_response(self, status: str, headers: list[tuple[str, str]], stamp: str,
+                      close: bool, body: bytes) -> bytes:
+        """A whole response at once: head, complete body and end (`send_head`, `send_body`,
+        `send_end` in one call, for the common app that returns its body in one piece).
+
+        Raises:
+            AppProtocolError: the status or headers are malformed, or the app's Content-Length
+                is not the length of `body`.
+        """
+        head = self.send_head(status, headers, stamp, close, len(body))
+        if self._framing is Framing.LENGTH:  # send_head checked len(body) == Content-Length
+            self._remaining = 0
+            return head + body + self.send_end()
+        return head + self.send_end()  # HEAD, 204, 304: no body
 
     def send_end(self) -> bytes:
         """Finish the response and decide whether the connection is reused.

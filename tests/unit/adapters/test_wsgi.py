@@ -29,7 +29,8 @@ App = Callable[[Environ, StartResponse], Iterable[bytes]]
 def start(app: App, req: RequestHead | None = None, exchange: FakeExchange | None = None,
           **options: Any) -> tuple[WSGIResponse, FakeExchange]:
     exchange = exchange or FakeExchange()
-    response = WSGIAdapter(app, **options).start(req or request(), exchange, SERVER, CLIENT)
+    adapter = WSGIAdapter(app, **options)
+    response = adapter.start(req or request(), exchange, adapter.connection(SERVER, CLIENT))
     return response, exchange
 
 
@@ -45,7 +46,8 @@ def drain(response: WSGIResponse) -> bytes:
 def environ_of(req: RequestHead, root_path: str = "",
                client: tuple[str, int] | None = CLIENT) -> Environ:
     adapter = WSGIAdapter(hello, root_path=root_path)
-    return adapter.environ(req, InputStream(FakeExchange().read_body), SERVER, client)
+    return adapter.environ(req, InputStream(FakeExchange().read_body),
+                           adapter.connection(SERVER, client))
 
 
 def hello(environ: Environ, start_response: StartResponse) -> list[bytes]:
@@ -89,7 +91,8 @@ def test_http10_and_no_client_address() -> None:
 
 def test_environ_flags() -> None:
     adapter = WSGIAdapter(hello, multithread=False)
-    environ = adapter.environ(request(), InputStream(FakeExchange().read_body), SERVER, CLIENT)
+    environ = adapter.environ(request(), InputStream(FakeExchange().read_body),
+                              adapter.connection(SERVER, CLIENT))
     assert environ["wsgi.multithread"] is False
     assert environ["wsgi.multiprocess"] is False and environ["wsgi.run_once"] is False
 
@@ -169,7 +172,7 @@ def test_each_request_gets_its_own_environ() -> None:
 
     adapter = WSGIAdapter(app)
     for _ in range(2):
-        adapter.start(request(), FakeExchange(), SERVER, CLIENT)
+        adapter.start(request(), FakeExchange(), adapter.connection(SERVER, CLIENT))
     assert seen[0] is not seen[1]
     assert len(seen) == 2
 
@@ -497,8 +500,8 @@ def test_each_request_runs_in_a_fresh_context() -> None:
         yield b"b"
 
     adapter = WSGIAdapter(app)
-    first = adapter.start(request(), FakeExchange(), SERVER, CLIENT)
-    second = adapter.start(request(), FakeExchange(), SERVER, CLIENT)
+    first = adapter.start(request(), FakeExchange(), adapter.connection(SERVER, CLIENT))
+    second = adapter.start(request(), FakeExchange(), adapter.connection(SERVER, CLIENT))
     assert drain(second) == b"ab"
     assert drain(first) == b"ab"
     assert seen == [None, None, 2, 1]
