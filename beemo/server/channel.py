@@ -358,7 +358,7 @@ class Channel:
         fd = self.transport.fd
         self._shared.channels.pop(fd, None)
         self._shared.poller.unregister(fd)
-        self.transport.close()
+        self.transport.close(linger=not self.http.peer_closed)
 
     # ---- Exchange: what the adapter may ask while the app runs (blocking) ------------------
 

@@ -159,15 +159,16 @@ class Transport:
         except OSError:
             pass
 
-    def close(self) -> None:
-        """Close after a courtesy: stop sending, read what the peer already sent (so the
-        kernel does not answer unread data with a reset that destroys our last response)."""
+    def close(self, linger: bool = True) -> None:
+        """Close the socket. With `linger`, first read what the peer already sent: closing
+        with unread bytes makes the kernel answer with a reset, which can destroy the last
+        response before the client reads it. Without (the peer's EOF was read), just close."""
         sock = self.sock
-        try:
-            sock.shutdown(socket.SHUT_WR)
-            for _ in range(4):
-                if not sock.recv(RECV_SIZE):
-                    break
-        except OSError:
-            pass
+        if linger:
+            try:
+                for _ in range(4):
+                    if not sock.recv(RECV_SIZE):
+                        break
+            except OSError:
+                pass
         sock.close()

@@ -251,6 +251,11 @@ class HTTPConnection:
         self.phase = advance(self.phase, Step.CLOSE)
 
     @property
+    def peer_closed(self) -> bool:
+        """True once the client's EOF was received: nothing more can arrive."""
+        return self._peer_closed
+
+    @property
     def between_requests(self) -> bool:
         """True when no request is in progress or partly received: safe to close now."""
         return (self.phase is Phase.AWAIT_REQUEST and not self._queue
