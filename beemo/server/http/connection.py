@@ -39,6 +39,21 @@ CLOSE = 0  # next_interest(): the connection is finished
 DRAIN_LIMIT = 1 << 20
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
+# Enum members as module constants: in CPython 3.11 EnumType defines __getattr__, which makes
+# each `Phase.X` lookup ~10x slower than reading a global (74 ns vs 7 ns), ~10 times a request.
+_AWAIT_REQUEST = Phase.AWAIT_REQUEST
+_HANDLING = Phase.HANDLING
+_RESPONDING = Phase.RESPONDING
+_CLOSING = Phase.CLOSING
+_REQUEST_HEAD = Step.REQUEST_HEAD
+_RESPONSE_HEAD = Step.RESPONSE_HEAD
+_RESPONSE_END = Step.RESPONSE_END
+_CLOSE = Step.CLOSE
+_NONE = Framing.NONE
+_LENGTH = Framing.LENGTH
+_CHUNKED = Framing.CHUNKED
+_UNTIL_CLOSE = Framing.UNTIL_CLOSE
+
 
 class HTTPConnection:
     """The server side of one HTTP/1.1 connection."""
@@ -46,7 +61,7 @@ class HTTPConnection:
     def __init__(self, limits: Limits) -> None:
         self._queue: deque[Message] = deque()
         self._parser = RequestParser(limits, self._queue)
-        self.phase = Phase.AWAIT_REQUEST
+        self.phase = _AWAIT_REQUEST
         self.request: RequestHead | None = None
         self._heads = 0  # request heads handed out so far
         self._body_started = False
@@ -54,7 +69,7 @@ class HTTPConnection:
         self._drained = 0
         self._peer_closed = False
         self._keep_alive = False
-        self._framing = Framing.NONE
+        self._framing = _NONE
         self._remaining = -1
 
     # ---- input ---------------------------------------------------------------------------
@@ -76,36 +91,36 @@ class HTTPConnection:
                 raise
             # The bad bytes are in the body of a request already answered: no second response
             # may follow, so the connection just closes (next_event says CONNECTION_CLOSED).
-            self.phase = advance(self.phase, Step.CLOSE)
+            self.phase = advance(self.phase, _CLOSE)
 
     def next_event(self) -> RequestHead | Body | EndOfMessage | Signal:
         """The next message, or a `Signal` saying why there is none yet."""
         phase = self.phase
-        if phase is Phase.CLOSING:
+        if phase is _CLOSING:
             return CONNECTION_CLOSED
         queue = self._queue
         while queue:
             message = queue.popleft()
             kind = type(message)
             if kind is RequestHead:
-                if phase is not Phase.AWAIT_REQUEST:
+                if phase is not _AWAIT_REQUEST:
                     queue.appendleft(message)
                     return PAUSED
-                self.phase = advance(phase, Step.REQUEST_HEAD)
+                self.phase = advance(phase, _REQUEST_HEAD)
                 self.request = message  # type: ignore[assignment]  # `type() is` does not narrow
                 self._heads += 1
                 self._body_started = self._continue_sent = False
                 return message
             if kind is Body:
                 self._body_started = True
-                if phase is Phase.AWAIT_REQUEST:  # body of a request already answered: drain
+                if phase is _AWAIT_REQUEST:  # body of a request already answered: drain
                     self._drained += len(message.data)  # type: ignore[union-attr]  # ditto
                     if self._drained > DRAIN_LIMIT:
-                        self.phase = advance(phase, Step.CLOSE)
+                        self.phase = advance(phase, _CLOSE)
                         return CONNECTION_CLOSED
                     continue
                 return message
-            if phase is not Phase.AWAIT_REQUEST:
+            if phase is not _AWAIT_REQUEST:
                 return message  # EndOfMessage of the request being handled
         if self._peer_closed:
             return CONNECTION_CLOSED
@@ -121,13 +136,13 @@ class HTTPConnection:
         """True when an error response may still be sent: no response for this request has
         started, or the error is in a new request (not in the body of one already answered)."""
         phase = self.phase
-        return phase is Phase.HANDLING or (phase is Phase.AWAIT_REQUEST and self.request_received)
+        return phase is _HANDLING or (phase is _AWAIT_REQUEST and self.request_received)
 
     def wants_continue(self) -> bool:
         """True when the client waits for a 100 Continue before it sends the body."""
         request = self.request
         return (request is not None and request.expect_continue and not self._continue_sent
-                and not self._body_started and self.phase is Phase.HANDLING)
+                and not self._body_started and self.phase is _HANDLING)
 
     def send_continue(self) -> bytes:
         """The interim 100 Continue, sent when the app starts reading the body."""
@@ -159,7 +174,7 @@ class HTTPConnection:
         data, self._framing, self._remaining, self._keep_alive = render_head(
             status, headers, request.method == "HEAD", request.http_version == "1.0",
             keep_alive, stamp, body_length)
-        self.phase = advance(self.phase, Step.RESPONSE_HEAD)
+        self.phase = advance(self.phase, _RESPONSE_HEAD)
         return data
 
     def send_body(self, data: bytes) -> bytes:
@@ -169,21 +184,21 @@ class HTTPConnection:
             AppProtocolError: more bytes than the declared Content-Length.
         """
         framing = self._framing
-        if framing is Framing.LENGTH:
+        if framing is _LENGTH:
             self._remaining -= len(data)
             if self._remaining < 0:
                 self._keep_alive = False
                 raise AppProtocolError("response body longer than its Content-Length")
             return data
-        if framing is Framing.CHUNKED:
+        if framing is _CHUNKED:
             return b"%x\r\n%b\r\n" % (len(data), data) if data else b""
-        if framing is Framing.UNTIL_CLOSE:
+        if framing is _UNTIL_CLOSE:
             return data
         return b""
 
     def raw_body_remaining(self) -> int:
         """Bytes still owed under Content-Length framing (for sendfile), else -1."""
-        return self._remaining if self._framing is Framing.LENGTH else -1
+        return self._remaining if self._framing is _LENGTH else -1
 
     def count_raw_body(self, sent: int) -> None:
         """Account for `sent` body bytes written without `send_body` (sendfile)."""
@@ -199,7 +214,7 @@ class HTTPConnection:
                 is not the length of `body`.
         """
         head = self.send_head(status, headers, stamp, close, len(body))
-        if self._framing is Framing.LENGTH:  # send_head checked len(body) == Content-Length
+        if self._framing is _LENGTH:  # send_head checked len(body) == Content-Length
             self._remaining = 0
             return head + body + self.send_end()
         return head + self.send_end()  # HEAD, 204, 304: no body
@@ -212,15 +227,15 @@ class HTTPConnection:
                 closes, since the client can no longer frame the stream).
         """
         framing = self._framing
-        self.phase = advance(self.phase, Step.RESPONSE_END)
-        if framing is Framing.LENGTH and self._remaining > 0:
-            self.phase = advance(self.phase, Step.CLOSE)
+        self.phase = advance(self.phase, _RESPONSE_END)
+        if framing is _LENGTH and self._remaining > 0:
+            self.phase = advance(self.phase, _CLOSE)
             raise AppProtocolError("response body shorter than its Content-Length")
         if not self._reusable():
-            self.phase = advance(self.phase, Step.CLOSE)
+            self.phase = advance(self.phase, _CLOSE)
         else:
             self._drained = 0
-        return b"0\r\n\r\n" if framing is Framing.CHUNKED else b""
+        return b"0\r\n\r\n" if framing is _CHUNKED else b""
 
     def _drainable(self, request: RequestHead) -> bool:
         """Whether the unread rest of the request body can be drained to reuse the connection,
@@ -243,12 +258,12 @@ class HTTPConnection:
 
     def send_error(self, status: int, message: str, stamp: str) -> bytes:
         """A complete error response; the connection closes after it."""
-        self.phase = advance(self.phase, Step.CLOSE)
+        self.phase = advance(self.phase, _CLOSE)
         return render_error(status, message, stamp)
 
     def close(self) -> None:
         """Read no further requests (an error, or the server is stopping)."""
-        self.phase = advance(self.phase, Step.CLOSE)
+        self.phase = advance(self.phase, _CLOSE)
 
     @property
     def peer_closed(self) -> bool:
@@ -258,16 +273,16 @@ class HTTPConnection:
     @property
     def between_requests(self) -> bool:
         """True when no request is in progress or partly received: safe to close now."""
-        return (self.phase is Phase.AWAIT_REQUEST and not self._queue
+        return (self.phase is _AWAIT_REQUEST and not self._queue
                 and not self._parser.head_started and self._parser.completed >= self._heads)
 
     @property
     def responding(self) -> bool:
         """True when a response head is out and its body is not finished."""
-        return self.phase is Phase.RESPONDING
+        return self.phase is _RESPONDING
 
     def next_interest(self) -> int:
         """READ to wait for more of a request, or CLOSE once the output is flushed."""
-        return CLOSE if self.phase is Phase.CLOSING or self._peer_closed else READ
+        return CLOSE if self.phase is _CLOSING or self._peer_closed else READ
 
 
