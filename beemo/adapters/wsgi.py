@@ -52,18 +52,23 @@ def _environ_key(name: bytes) -> str:
 class WSGIResponse:
     """The app's answer, drained by the worker: status, headers, then body pieces."""
 
-    # Class-level defaults rather than __slots__ and an __init__: a response only sets what it
-    # uses, and CPython stores instance attributes inline, so creating one costs little.
-    status = ""
-    headers: list[tuple[str, str]] = []  # never mutated: start_response replaces it
-    head_sent = False  # write() already sent the head
-    pieces: list[bytes] | tuple[bytes, ...] = ()  # body ready to send now
-    body_length = -1  # total body length when the app gave it whole
-    file: FileWrapper | None = None  # a real file to send with sendfile
-    _result: Any = None
-    _iterator: Iterator[bytes] | None = None
-    _context: contextvars.Context | None = None
-    _committed = False  # start() returned: the head goes out with the first piece
+    # Slots, all set in __init__: the worker reads these attributes on every request, and
+    # CPython 3.11 only specialises attribute reads that hit the instance (a class-level
+    # default goes through the generic lookup, measured ~250 instructions a read).
+    __slots__ = ("_committed", "_context", "_iterator", "_result", "body_length", "file",
+                 "head_sent", "headers", "pieces", "status")
+
+    def __init__(self) -> None:
+        self.status = ""
+        self.headers: list[tuple[str, str]] = []
+        self.head_sent = False  # write() already sent the head
+        self.pieces: list[bytes] | tuple[bytes, ...] = ()  # body ready to send now
+        self.body_length = -1  # total body length when the app gave it whole
+        self.file: FileWrapper | None = None  # a real file to send with sendfile
+        self._result: Any = None
+        self._iterator: Iterator[bytes] | None = None
+        self._context: contextvars.Context | None = None
+        self._committed = False  # start() returned: the head goes out with the first piece
 
     def next_piece(self) -> bytes | None:
         """The next body piece from the app's iterable, None at the end."""

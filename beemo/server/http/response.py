@@ -133,8 +133,14 @@ def render_head(status: str, headers: list[tuple[str, str]], head_request: bool,
         tail += b"connection: keep-alive\r\n\r\n"
     else:
         tail += b"\r\n"
-    return prefix + _stamp_bytes(stamp, headers if custom_stamp else None) + tail, framing, \
-        length, keep_alive
+    last = _last_stamp
+    if custom_stamp:
+        stamp_bytes = _merge_stamp(stamp, headers).encode("latin-1")
+    elif last[0] is stamp:  # the stamp string changes once a second: encode it once
+        stamp_bytes = last[1]
+    else:
+        stamp_bytes = _encode_stamp(stamp)
+    return prefix + stamp_bytes + tail, framing, length, keep_alive
 
 
 # (status, *headers) -> what they render to; most apps send a few fixed header sets.
@@ -190,14 +196,8 @@ def _app_block(status: str, headers: list[tuple[str, str]]) -> _Block:
     return block
 
 
-def _stamp_bytes(stamp: str, own: list[tuple[str, str]] | None) -> bytes:
-    """The Date/Server lines as bytes, without those the app set itself (`own`)."""
+def _encode_stamp(stamp: str) -> bytes:
     global _last_stamp
-    if own is not None:
-        return _merge_stamp(stamp, own).encode("latin-1")
-    last = _last_stamp
-    if last[0] is stamp:
-        return last[1]
     data = stamp.encode("latin-1")
     _last_stamp = (stamp, data)
     return data
