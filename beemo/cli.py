@@ -42,27 +42,38 @@ def _typed(parse: Any, flag: str) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, generated from the Config fields."""
-    parser = _Parser(prog="beemo", description="Serve a WSGI app with Beemo: "
-                     "`beemo myproject.wsgi:application` or `beemo main:app`.",
-                     argument_default=argparse.SUPPRESS)
+    parser = _Parser(
+        prog="beemo",
+        description="Serve a WSGI app with Beemo: "
+        "`beemo myproject.wsgi:application` or `beemo main:app`.",
+        argument_default=argparse.SUPPRESS,
+    )
     parser.add_argument("--version", action="version", version=f"beemo {__version__}")
     for name, option, default in options():
-        help_text = f"{option.help} (default: {default!r})" if option.kind != "positional" \
-            else option.help
+        help_text = (
+            f"{option.help} (default: {default!r})" if option.kind != "positional" else option.help
+        )
         if option.env:
             help_text += f" [$BEEMO_{name.upper()}]"
         if option.kind == "positional":
             parser.add_argument(name, metavar=option.metavar, help=help_text, nargs="?")
         elif option.kind == "flag":
-            parser.add_argument(*option.flags, dest=name, help=help_text,
-                                action=argparse.BooleanOptionalAction)
+            parser.add_argument(
+                *option.flags, dest=name, help=help_text, action=argparse.BooleanOptionalAction
+            )
         elif option.kind == "append":
-            parser.add_argument(*option.flags, dest=name, help=help_text, action="append",
-                                metavar=option.metavar)
+            parser.add_argument(
+                *option.flags, dest=name, help=help_text, action="append", metavar=option.metavar
+            )
         else:
-            parser.add_argument(*option.flags, dest=name, help=help_text,
-                                metavar=option.metavar, choices=option.choices,
-                                type=_typed(option.parse, option.flags[0]))
+            parser.add_argument(
+                *option.flags,
+                dest=name,
+                help=help_text,
+                metavar=option.metavar,
+                choices=option.choices,
+                type=_typed(option.parse, option.flags[0]),
+            )
     return parser
 
 
@@ -82,8 +93,9 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
                 raise ConfigError(f"${key}: {exc}") from None
     given = vars(build_parser().parse_args(list(argv)))
     if "bind" in given:
-        given["bind"] = tuple(word for value in given["bind"]
-                              for word in value.replace(",", " ").split())
+        given["bind"] = tuple(
+            word for value in given["bind"] for word in value.replace(",", " ").split()
+        )
     values.update(given)
     if not values.get("app"):
         raise ConfigError("missing the app to serve, e.g. `beemo myproject.wsgi:application`")

@@ -79,54 +79,146 @@ class Timeouts:
 class Config:
     """Everything a Beemo server needs to know, validated at construction."""
 
-    app: str = _setting("", Option(("app",), "the application, as MODULE:ATTRIBUTE",
-                                   metavar="MODULE:ATTR", kind="positional", env=False))
-    factory: bool = _setting(False, Option(
-        ("--factory",), "treat APP as a factory: call it with no arguments to get the app",
-        parse=_parse_bool, kind="flag"))
-    interface: str = _setting("auto", Option(
-        ("--interface",), "application interface", choices=INTERFACES))
-    bind: tuple[str, ...] = _setting(("127.0.0.1:8000",), Option(
-        ("--bind", "-b"), "where to listen: HOST:PORT, [IPV6]:PORT or unix:PATH (repeatable)",
-        parse=_parse_words, metavar="ADDRESS", kind="append"))
-    threads: int = _setting(1, Option(
-        ("--threads",), "worker threads running the event loop and the app", parse=int,
-        metavar="N"))
-    backlog: int = _setting(2048, Option(
-        ("--backlog",), "listen() backlog of pending connections", parse=int, metavar="N"))
-    chdir: str = _setting("", Option(
-        ("--chdir",), "change to this directory before loading the app", metavar="DIR"))
-    root_path: str = _setting("", Option(
-        ("--root-path",), "URL prefix the app is mounted at (WSGI SCRIPT_NAME)", metavar="PATH"))
-    log_level: str = _setting("info", Option(
-        ("--log-level",), "error log level", choices=LOG_LEVELS))
-    access_log: bool = _setting(False, Option(
-        ("--access-log",), "write one line per request to stdout", parse=_parse_bool,
-        kind="flag"))
-    keep_alive: float = _setting(5.0, Option(
-        ("--keep-alive",), "seconds an idle keep-alive connection waits for its next request",
-        parse=float, metavar="SECONDS"))
-    client_timeout: float = _setting(30.0, Option(
-        ("--client-timeout",), "seconds to wait on a client that owes bytes (a request head or "
-        "body, or reading the response)", parse=float, metavar="SECONDS"))
-    graceful_timeout: float = _setting(30.0, Option(
-        ("--graceful-timeout",), "seconds in-flight requests get to finish on shutdown",
-        parse=float, metavar="SECONDS"))
-    limit_request_line: int = _setting(4094, Option(
-        ("--limit-request-line",), "longest request line in bytes (414 beyond)", parse=int,
-        metavar="BYTES"))
-    limit_request_fields: int = _setting(100, Option(
-        ("--limit-request-fields",), "most header fields in a request (431 beyond)",
-        parse=int, metavar="N"))
-    limit_request_field_size: int = _setting(8190, Option(
-        ("--limit-request-field-size",), "largest header field in bytes (431 beyond)",
-        parse=int, metavar="BYTES"))
-    limit_request_body: int = _setting(0, Option(
-        ("--limit-request-body",), "largest request body in bytes, 0 for no limit (413 beyond)",
-        parse=int, metavar="BYTES"))
-    poller: str = _setting("auto", Option(
-        ("--poller",), "event backend: epoll (Linux) or select (portable); auto picks the "
-        "platform's, or $BEEMO_POLLER", choices=POLLERS, env=False))
+    app: str = _setting(
+        "",
+        Option(
+            ("app",),
+            "the application, as MODULE:ATTRIBUTE",
+            metavar="MODULE:ATTR",
+            kind="positional",
+            env=False,
+        ),
+    )
+    factory: bool = _setting(
+        False,
+        Option(
+            ("--factory",),
+            "treat APP as a factory: call it with no arguments to get the app",
+            parse=_parse_bool,
+            kind="flag",
+        ),
+    )
+    interface: str = _setting(
+        "auto", Option(("--interface",), "application interface", choices=INTERFACES)
+    )
+    bind: tuple[str, ...] = _setting(
+        ("127.0.0.1:8000",),
+        Option(
+            ("--bind", "-b"),
+            "where to listen: HOST:PORT, [IPV6]:PORT or unix:PATH (repeatable)",
+            parse=_parse_words,
+            metavar="ADDRESS",
+            kind="append",
+        ),
+    )
+    threads: int = _setting(
+        1,
+        Option(
+            ("--threads",),
+            "worker threads running the event loop and the app",
+            parse=int,
+            metavar="N",
+        ),
+    )
+    backlog: int = _setting(
+        2048,
+        Option(("--backlog",), "listen() backlog of pending connections", parse=int, metavar="N"),
+    )
+    chdir: str = _setting(
+        "", Option(("--chdir",), "change to this directory before loading the app", metavar="DIR")
+    )
+    root_path: str = _setting(
+        "",
+        Option(
+            ("--root-path",), "URL prefix the app is mounted at (WSGI SCRIPT_NAME)", metavar="PATH"
+        ),
+    )
+    log_level: str = _setting(
+        "info", Option(("--log-level",), "error log level", choices=LOG_LEVELS)
+    )
+    access_log: bool = _setting(
+        False,
+        Option(
+            ("--access-log",),
+            "write one line per request to stdout",
+            parse=_parse_bool,
+            kind="flag",
+        ),
+    )
+    keep_alive: float = _setting(
+        5.0,
+        Option(
+            ("--keep-alive",),
+            "seconds an idle keep-alive connection waits for its next request",
+            parse=float,
+            metavar="SECONDS",
+        ),
+    )
+    client_timeout: float = _setting(
+        30.0,
+        Option(
+            ("--client-timeout",),
+            "seconds to wait on a client that owes bytes (a request head or "
+            "body, or reading the response)",
+            parse=float,
+            metavar="SECONDS",
+        ),
+    )
+    graceful_timeout: float = _setting(
+        30.0,
+        Option(
+            ("--graceful-timeout",),
+            "seconds in-flight requests get to finish on shutdown",
+            parse=float,
+            metavar="SECONDS",
+        ),
+    )
+    limit_request_line: int = _setting(
+        4094,
+        Option(
+            ("--limit-request-line",),
+            "longest request line in bytes (414 beyond)",
+            parse=int,
+            metavar="BYTES",
+        ),
+    )
+    limit_request_fields: int = _setting(
+        100,
+        Option(
+            ("--limit-request-fields",),
+            "most header fields in a request (431 beyond)",
+            parse=int,
+            metavar="N",
+        ),
+    )
+    limit_request_field_size: int = _setting(
+        8190,
+        Option(
+            ("--limit-request-field-size",),
+            "largest header field in bytes (431 beyond)",
+            parse=int,
+            metavar="BYTES",
+        ),
+    )
+    limit_request_body: int = _setting(
+        0,
+        Option(
+            ("--limit-request-body",),
+            "largest request body in bytes, 0 for no limit (413 beyond)",
+            parse=int,
+            metavar="BYTES",
+        ),
+    )
+    poller: str = _setting(
+        "auto",
+        Option(
+            ("--poller",),
+            "event backend: epoll (Linux) or select (portable); auto picks the "
+            "platform's, or $BEEMO_POLLER",
+            choices=POLLERS,
+            env=False,
+        ),
+    )
 
     def __post_init__(self) -> None:
         if self.threads < 1:
@@ -146,13 +238,19 @@ class Config:
         choices = {"interface": INTERFACES, "log_level": LOG_LEVELS, "poller": POLLERS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ConfigError(f"--{name.replace('_', '-')} must be one of "
-                                  f"{', '.join(allowed)}, got {getattr(self, name)!r}")
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be one of "
+                    f"{', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
 
     @property
     def limits(self) -> Limits:
-        return Limits(self.limit_request_line, self.limit_request_fields,
-                      self.limit_request_field_size, self.limit_request_body)
+        return Limits(
+            self.limit_request_line,
+            self.limit_request_fields,
+            self.limit_request_field_size,
+            self.limit_request_body,
+        )
 
     @property
     def timeouts(self) -> Timeouts:

@@ -27,8 +27,9 @@ def load_app(spec: str, factory: bool = False) -> Any:
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if module_name == missing or module_name.startswith(missing + "."):
-            raise AppLoadError(f"cannot import module {module_name!r}: no module named "
-                               f"{missing!r}") from None
+            raise AppLoadError(
+                f"cannot import module {module_name!r}: no module named {missing!r}"
+            ) from None
         raise
     names = attrs.split(".") if attrs else None
     if names is None:

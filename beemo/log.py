@@ -1,6 +1,6 @@
 """Logging setup: gunicorn's line format for the error log (stderr) and the access log (stdout).
 
-    [2026-11-27 21:34:14 +0000] [1234] [INFO] Listening at: http://127.0.0.1:8000 (1234)
+[2026-11-27 21:34:14 +0000] [1234] [INFO] Listening at: http://127.0.0.1:8000 (1234)
 """
 
 from __future__ import annotations

@@ -55,8 +55,18 @@ class WSGIResponse:
     # Slots, all set in __init__: the worker reads these attributes on every request, and
     # CPython 3.11 only specialises attribute reads that hit the instance (a class-level
     # default goes through the generic lookup, measured ~250 instructions a read).
-    __slots__ = ("_committed", "_context", "_iterator", "_result", "body_length", "file",
-                 "head_sent", "headers", "pieces", "status")
+    __slots__ = (
+        "_committed",
+        "_context",
+        "_iterator",
+        "_result",
+        "body_length",
+        "file",
+        "head_sent",
+        "headers",
+        "pieces",
+        "status",
+    )
 
     def __init__(self) -> None:
         self.status = ""
@@ -113,8 +123,14 @@ class WSGIAdapter:
         error_logger: where `wsgi.errors` writes.
     """
 
-    def __init__(self, app: WSGIApp, *, root_path: str = "", multithread: bool = True,
-                 error_logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        root_path: str = "",
+        multithread: bool = True,
+        error_logger: logging.Logger | None = None,
+    ) -> None:
         self.app = app
         self.root_path = root_path.rstrip("/")
         self._errors = ErrorStream(error_logger or logging.getLogger("beemo.error"))
@@ -133,8 +149,7 @@ class WSGIAdapter:
             "SERVER_SOFTWARE": f"beemo/{__version__}",
         }
 
-    def connection(self, server: tuple[str, int],
-                   client: tuple[str, int] | None) -> dict[str, Any]:
+    def connection(self, server: tuple[str, int], client: tuple[str, int] | None) -> dict[str, Any]:
         """The environ entries shared by every request on one connection, built once when it
         is accepted: the server's and the client's addresses beside the constant keys."""
         base = dict(self._base, SERVER_NAME=server[0], SERVER_PORT=str(server[1]))
@@ -145,8 +160,9 @@ class WSGIAdapter:
             base["REMOTE_ADDR"] = ""  # a unix socket has no client address
         return base
 
-    def environ(self, request: RequestHead, body: InputStream,
-                base: dict[str, Any]) -> dict[str, Any]:
+    def environ(
+        self, request: RequestHead, body: InputStream, base: dict[str, Any]
+    ) -> dict[str, Any]:
         """The PEP 3333 environ of `request` on the connection whose `connection()` is `base`."""
         environ = base.copy()
         target = request.target
@@ -163,7 +179,7 @@ class WSGIAdapter:
         path_info = (unquote_to_bytes(path) if path.find(b"%") >= 0 else path).decode("latin-1")
         root = self.root_path
         if root and (path_info == root or path_info.startswith(root + "/")):
-            path_info = path_info[len(root):]
+            path_info = path_info[len(root) :]
         environ["REQUEST_METHOD"] = request.method
         environ["PATH_INFO"] = path_info
         environ["RAW_URI"] = target.decode("latin-1")
@@ -181,8 +197,7 @@ class WSGIAdapter:
                 environ[key] = value.decode("latin-1")
         return environ
 
-    def start(self, request: RequestHead, exchange: Exchange,
-              base: dict[str, Any]) -> WSGIResponse:
+    def start(self, request: RequestHead, exchange: Exchange, base: dict[str, Any]) -> WSGIResponse:
         """Call the app and run it up to its first body piece.
 
         Raises:
@@ -199,8 +214,9 @@ class WSGIAdapter:
                 response.head_sent = True
             exchange.write_body(_check_bytes(data))
 
-        def start_response(status: str, headers: list[tuple[str, str]],
-                           exc_info: ExcInfo | None = None) -> Callable[[bytes], None]:
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+        ) -> Callable[[bytes], None]:
             if exc_info is not None:
                 try:
                     if response.head_sent or response._committed:
@@ -210,8 +226,7 @@ class WSGIAdapter:
             elif response.status:
                 raise AppProtocolError("start_response() called twice without exc_info")
             if type(status) is not str or type(headers) is not list:
-                raise AppProtocolError("start_response() needs a str status and a list of "
-                                       "headers")
+                raise AppProtocolError("start_response() needs a str status and a list of headers")
             response.status = status
             response.headers = headers
             return write

@@ -42,12 +42,12 @@ class InputStream:
         if self._pos >= len(self._buffer):
             self._buffer = piece
         else:
-            self._buffer = self._buffer[self._pos:] + piece
+            self._buffer = self._buffer[self._pos :] + piece
         self._pos = 0
         return True
 
     def _take(self, end: int) -> bytes:
-        data = self._buffer[self._pos:end]
+        data = self._buffer[self._pos : end]
         self._pos = end
         return data
 

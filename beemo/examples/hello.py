@@ -13,13 +13,14 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
     path = environ.get("PATH_INFO", "/")
     if path == "/echo":
         body = environ["wsgi.input"].read()
-        start_response("200 OK", [("Content-Type", "application/octet-stream"),
-                                  ("Content-Length", str(len(body)))])
+        start_response(
+            "200 OK",
+            [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))],
+        )
         return [body]
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return (f"line {n}\n".encode() for n in range(5))
     body = b"Hello from Beemo!\n"
-    start_response("200 OK", [("Content-Type", "text/plain"),
-                              ("Content-Length", str(len(body)))])
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]

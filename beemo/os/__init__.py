@@ -45,4 +45,3 @@ def create_poller(requested: str = "auto", consumers: int = 2) -> Poller:
     if sys.platform == "linux" and poller_name(requested) == "epoll":
         return EpollPoller(one_shot=consumers > 1)
     return SelectPoller()
-

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from beemo.errors import AppProtocolError, ClientDisconnected, ProtocolError
+from beemo.server.access import log_access
 from beemo.server.events import READ, WRITE, Poller
 from beemo.server.http.connection import CLOSE, HTTPConnection
 from beemo.server.http.messages import (
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["AppResponse", "Channel", "Connect", "Handler", "Shared"]
 
 error_log = logging.getLogger("beemo.error")
-access_log = logging.getLogger("beemo.access")
 _monotonic = time.monotonic
 # Bodies up to this size are joined with their head into one bytes object; bigger ones are
 # handed to sendmsg beside it, never copied.
@@ -66,9 +66,17 @@ Connect = Callable[[tuple[str, int], Any], Any]
 class Shared:
     """State every channel of one server reads: set up by the server, updated by T0."""
 
-    def __init__(self, poller: Poller, handler: Handler, connect: Connect,
-                 channels: dict[int, Channel], *, keep_alive: float, client_timeout: float,
-                 access_log: bool) -> None:
+    def __init__(
+        self,
+        poller: Poller,
+        handler: Handler,
+        connect: Connect,
+        channels: dict[int, Channel],
+        *,
+        keep_alive: float,
+        client_timeout: float,
+        access_log: bool,
+    ) -> None:
         self.poller = poller
         self.handler = handler
         self.connect = connect
@@ -83,11 +91,30 @@ class Shared:
 class Channel:
     """One accepted connection being served (see the module docstring for ownership)."""
 
-    __slots__ = ("_bytes_sent", "_flushing", "_owed_since", "_response", "_shared", "_started",
-                 "_state", "client", "deadline", "http", "idle", "server", "transport")
+    __slots__ = (
+        "_bytes_sent",
+        "_flushing",
+        "_owed_since",
+        "_response",
+        "_shared",
+        "_started",
+        "_state",
+        "client",
+        "deadline",
+        "http",
+        "idle",
+        "server",
+        "transport",
+    )
 
-    def __init__(self, transport: Transport, http: HTTPConnection, shared: Shared,
-                 server: tuple[str, int], client: Any) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        http: HTTPConnection,
+        shared: Shared,
+        server: tuple[str, int],
+        client: Any,
+    ) -> None:
         self.transport = transport
         self.http = http
         self.server = server
@@ -189,14 +216,24 @@ class Channel:
             response = shared.handler(request, self, self._state)
             if not response.head_sent:
                 pieces = response.pieces
-                if (len(pieces) == 1 and response.body_length >= 0 and response.file is None
-                        and len(pieces[0]) <= _JOIN_LIMIT):
+                if (
+                    len(pieces) == 1
+                    and response.body_length >= 0
+                    and response.file is None
+                    and len(pieces[0]) <= _JOIN_LIMIT
+                ):
                     # The common case: the whole body in one small piece, one write.
-                    whole = http.send_response(response.status, response.headers, shared.stamp,
-                                               shared.draining, pieces[0])
+                    whole = http.send_response(
+                        response.status, response.headers, shared.stamp, shared.draining, pieces[0]
+                    )
                 else:
-                    head = http.send_head(response.status, response.headers, shared.stamp,
-                                          shared.draining, response.body_length)
+                    head = http.send_head(
+                        response.status,
+                        response.headers,
+                        shared.stamp,
+                        shared.draining,
+                        response.body_length,
+                    )
         except (ClientDisconnected, ProtocolError):
             raise
         except Exception as exc:
@@ -307,8 +344,7 @@ class Channel:
         if self.http.responding:
             self.close()
             return
-        self.transport.write(self.http.send_error(500, "Internal Server Error",
-                                                  self._shared.stamp))
+        self.transport.write(self.http.send_error(500, "Internal Server Error", self._shared.stamp))
         if self._shared.access_log:
             self._log_access("500 Internal Server Error")
         self._after_error()
@@ -321,13 +357,11 @@ class Channel:
 
     def _refuse(self, exc: ProtocolError) -> None:
         """Answer a malformed request with its 4xx/5xx, then close."""
-        error_log.debug("Refused a request from %s: %d %s", self.client, exc.status,
-                        exc.message)
+        error_log.debug("Refused a request from %s: %d %s", self.client, exc.status, exc.message)
         if not self.http.can_answer_error:
             return self.close()  # a response went out already: only closing is left
         try:
-            self.transport.write(self.http.send_error(exc.status, exc.message,
-                                                      self._shared.stamp))
+            self.transport.write(self.http.send_error(exc.status, exc.message, self._shared.stamp))
         except ClientDisconnected:
             return self.close()
         return self._after_error()
@@ -341,17 +375,8 @@ class Channel:
 
     def _log_access(self, status: str) -> None:
         request = self.http.request
-        if request is None:
-            return
-        headers = {name.lower(): value for name, value in request.headers}
-        client = self.client[0] if isinstance(self.client, tuple) else "-"
-        access_log.info(
-            '%s - - [%s] "%s %s HTTP/%s" %s %d "%s" "%s" %.6f', client,
-            time.strftime("%d/%b/%Y:%H:%M:%S %z"), request.method,
-            request.target.decode("latin-1"), request.http_version, status.split(" ", 1)[0],
-            self._bytes_sent, headers.get(b"referer", b"-").decode("latin-1"),
-            headers.get(b"user-agent", b"-").decode("latin-1"),
-            _monotonic() - self._started)
+        if request is not None:
+            log_access(request, self.client, status, self._bytes_sent, _monotonic() - self._started)
 
     def close(self) -> None:
         """Forget the connection and close its socket (the owner's job, never T0's)."""
@@ -389,8 +414,9 @@ class Channel:
                 return b""  # PAUSED: this body is complete, the next request is queued
 
     def write_head(self, status: str, headers: list[tuple[str, str]]) -> None:
-        self._write_now(self.http.send_head(status, headers, self._shared.stamp,
-                                            self._shared.draining))
+        self._write_now(
+            self.http.send_head(status, headers, self._shared.stamp, self._shared.draining)
+        )
 
     def write_body(self, data: bytes) -> None:
         self._bytes_sent += len(data)

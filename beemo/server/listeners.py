@@ -67,13 +67,13 @@ def parse_address(text: str) -> Address:
         port_text = rest[1:] if rest else "8000"
         family = socket.AF_INET6
     elif text.count(":") > 1:
-        raise ConfigError(f"bad bind address {text!r}: put IPv6 addresses in brackets, "
-                          "[::1]:8000")
+        raise ConfigError(f"bad bind address {text!r}: put IPv6 addresses in brackets, [::1]:8000")
     else:
         host, sep, port_text = text.rpartition(":")
         if not sep:
-            host, port_text = (("127.0.0.1", text) if text.isascii() and text.isdigit()
-                               else (text, "8000"))
+            host, port_text = (
+                ("127.0.0.1", text) if text.isascii() and text.isdigit() else (text, "8000")
+            )
         host = host or "0.0.0.0"
     if not port_text.isascii() or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ConfigError(f"bad bind address {text!r}: the port must be a number 0-65535")
@@ -86,8 +86,9 @@ def bind(text: str, backlog: int) -> Listener:
     if address.family == _AF_UNIX:
         return _bind_unix(address, backlog)
     try:
-        infos = socket.getaddrinfo(address.host, address.port, address.family,
-                                   socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(
+            address.host, address.port, address.family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+        )
     except socket.gaierror:
         raise ConfigError(f"cannot bind {text}: unknown host {address.host!r}") from None
     family, kind, proto, _, sockaddr = infos[0]

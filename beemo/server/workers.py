@@ -57,16 +57,23 @@ class Server:
         listeners: bound, listening, non-blocking sockets.
     """
 
-    def __init__(self, config: Config, handler: Handler, connect: Connect,
-                 listeners: Sequence[Listener]) -> None:
+    def __init__(
+        self, config: Config, handler: Handler, connect: Connect, listeners: Sequence[Listener]
+    ) -> None:
         self.config = config
         self.listeners = list(listeners)
         self.poller_name = poller_name(config.poller)
         self.poller = create_poller(self.poller_name, consumers=config.threads)
         self.channels: dict[int, Channel] = {}
-        self.shared = Shared(self.poller, handler, connect, self.channels,
-                             keep_alive=config.keep_alive, client_timeout=config.client_timeout,
-                             access_log=config.access_log)
+        self.shared = Shared(
+            self.poller,
+            handler,
+            connect,
+            self.channels,
+            keep_alive=config.keep_alive,
+            client_timeout=config.client_timeout,
+            access_log=config.access_log,
+        )
         self._limits = config.limits
         self._running = True
         self._stop_requested = False
@@ -112,8 +119,7 @@ class Server:
         """Serve until stopped; returns once every worker has exited."""
         self._install_signals()
         for index in range(self.config.threads):
-            worker = threading.Thread(target=self._work, name=f"beemo-worker-{index}",
-                                      daemon=True)
+            worker = threading.Thread(target=self._work, name=f"beemo-worker-{index}", daemon=True)
             worker.start()
             self._workers.append(worker)
         selector = selectors.DefaultSelector()
@@ -155,8 +161,9 @@ class Server:
             if tcp:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             transport = Transport(sock, peer)
-            channel = Channel(transport, HTTPConnection(self._limits), shared, server,
-                              peer if tcp else None)
+            channel = Channel(
+                transport, HTTPConnection(self._limits), shared, server, peer if tcp else None
+            )
             self.channels[transport.fd] = channel
             self.poller.register(transport.fd, READ)
 

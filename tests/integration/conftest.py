@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.support import POLLERS, ROOT, Running, beemo_command
+from tests.support import POLLERS, ROOT, Running, serve
 
 APPS = "tests.integration.apps"
 TIMEOUT = 10.0  # seconds any single socket operation may take before a test fails
@@ -34,55 +34,6 @@ def app(name: str) -> str:
 @pytest.fixture(scope="module", params=POLLERS)
 def poller(request: pytest.FixtureRequest) -> str:
     return request.param
-
-
-@contextlib.contextmanager
-def serve(
-    spec: str,
-    *args: str,
-    poller: str = "epoll",
-    bind: str = "127.0.0.1:0",
-    env: dict[str, str] | None = None,
-    startup_timeout: float = 15.0,
-) -> Iterator[Running]:
-    """Like `tests.support.serve`, without its startup race.
-
-    `support._wait_listening` waits on the stderr *fd* with a selector but reads through the
-    buffered text stream: when "Starting beemo" and "Listening at" arrive in one read, the
-    second line sits in the buffer, select() never fires again and the start "times out"
-    after 15 s. Here the pipes are drained by `Running`'s own reader threads from the start.
-    """
-    full_env = dict(os.environ, BEEMO_POLLER=poller, PYTHONUNBUFFERED="1")
-    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), full_env.get("PYTHONPATH", "")])
-    full_env.update(env or {})
-    proc = subprocess.Popen(
-        beemo_command(spec, *args, bind=bind),
-        cwd=ROOT,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    server = Running(proc, "")
-    server._drain()
-    try:
-        deadline = time.monotonic() + startup_timeout
-        while not server.url:
-            match = re.search(r"Listening at: (\S+)", "".join(server.log))
-            if match:
-                server.url = match.group(1)
-            elif proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                raise RuntimeError("beemo did not start:\n" + server.read_log())
-            else:
-                time.sleep(0.01)
-        yield server
-    finally:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.stop()
-        for reader in server._readers:
-            reader.join(5)
 
 
 @contextlib.contextmanager

@@ -94,11 +94,13 @@ class SelectPoller:
             if not found and deadline is not None and time.monotonic() >= deadline:
                 return []
 
-    def _select(self, armed: list[tuple[int, int]],
-                deadline: float | None) -> list[tuple[int, int]]:
+    def _select(
+        self, armed: list[tuple[int, int]], deadline: float | None
+    ) -> list[tuple[int, int]]:
         wake_fd = self._wake_reader.fileno()
-        chunks = [armed[i:i + MAX_PER_SELECT - 1] for i in range(0, len(armed),
-                                                                  MAX_PER_SELECT - 1)] or [[]]
+        chunks = [
+            armed[i : i + MAX_PER_SELECT - 1] for i in range(0, len(armed), MAX_PER_SELECT - 1)
+        ] or [[]]
         if len(chunks) > 1:
             for chunk in chunks:
                 found = self._select_chunk(chunk, None, 0.0)
@@ -109,8 +111,9 @@ class SelectPoller:
             timeout = _MULTI_CHUNK_NAP if timeout is None else min(timeout, _MULTI_CHUNK_NAP)
         return self._select_chunk(chunks[0], wake_fd, timeout)
 
-    def _select_chunk(self, chunk: list[tuple[int, int]], wake_fd: int | None,
-                      timeout: float | None) -> list[tuple[int, int]]:
+    def _select_chunk(
+        self, chunk: list[tuple[int, int]], wake_fd: int | None, timeout: float | None
+    ) -> list[tuple[int, int]]:
         readers = [fd for fd, interest in chunk if interest & READ]
         writers = [fd for fd, interest in chunk if interest & WRITE]
         every = [fd for fd, _ in chunk]

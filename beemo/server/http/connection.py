@@ -141,8 +141,13 @@ class HTTPConnection:
     def wants_continue(self) -> bool:
         """True when the client waits for a 100 Continue before it sends the body."""
         request = self.request
-        return (request is not None and request.expect_continue and not self._continue_sent
-                and not self._body_started and self.phase is _HANDLING)
+        return (
+            request is not None
+            and request.expect_continue
+            and not self._continue_sent
+            and not self._body_started
+            and self.phase is _HANDLING
+        )
 
     def send_continue(self) -> bytes:
         """The interim 100 Continue, sent when the app starts reading the body."""
@@ -151,8 +156,14 @@ class HTTPConnection:
 
     # ---- output --------------------------------------------------------------------------
 
-    def send_head(self, status: str, headers: list[tuple[str, str]], stamp: str,
-                  close: bool = False, body_length: int = -1) -> bytes:
+    def send_head(
+        self,
+        status: str,
+        headers: list[tuple[str, str]],
+        stamp: str,
+        close: bool = False,
+        body_length: int = -1,
+    ) -> bytes:
         """Render the response head.
 
         Args:
@@ -172,8 +183,14 @@ class HTTPConnection:
         if keep_alive and self._parser.completed < self._heads:  # not request_received
             keep_alive = self._drainable(request)
         data, self._framing, self._remaining, self._keep_alive = render_head(
-            status, headers, request.method == "HEAD", request.http_version == "1.0",
-            keep_alive, stamp, body_length)
+            status,
+            headers,
+            request.method == "HEAD",
+            request.http_version == "1.0",
+            keep_alive,
+            stamp,
+            body_length,
+        )
         self.phase = advance(self.phase, _RESPONSE_HEAD)
         return data
 
@@ -204,8 +221,9 @@ class HTTPConnection:
         """Account for `sent` body bytes written without `send_body` (sendfile)."""
         self._remaining -= sent
 
-    def send_response(self, status: str, headers: list[tuple[str, str]], stamp: str,
-                      close: bool, body: bytes) -> bytes:
+    def send_response(
+        self, status: str, headers: list[tuple[str, str]], stamp: str, close: bool, body: bytes
+    ) -> bytes:
         """A whole response at once: head, complete body and end (`send_head`, `send_body`,
         `send_end` in one call, for the common app that returns its body in one piece).
 
@@ -273,8 +291,12 @@ class HTTPConnection:
     @property
     def between_requests(self) -> bool:
         """True when no request is in progress or partly received: safe to close now."""
-        return (self.phase is _AWAIT_REQUEST and not self._queue
-                and not self._parser.head_started and self._parser.completed >= self._heads)
+        return (
+            self.phase is _AWAIT_REQUEST
+            and not self._queue
+            and not self._parser.head_started
+            and self._parser.completed >= self._heads
+        )
 
     @property
     def responding(self) -> bool:
@@ -284,5 +306,3 @@ class HTTPConnection:
     def next_interest(self) -> int:
         """READ to wait for more of a request, or CLOSE once the output is flushed."""
         return CLOSE if self.phase is _CLOSING or self._peer_closed else READ
-
-

@@ -124,7 +124,8 @@ class RequestParser:
         # --limit-request-line counts the whole line: method SP target SP HTTP/x.y (10 bytes
         # beside the method and target). The method is only looked up near the limit.
         if len(url) + 10 + _LONGEST_METHOD > self._max_line and (
-                len(self._parser.get_method()) + len(url) + 10 > self._max_line):
+            len(self._parser.get_method()) + len(url) + 10 > self._max_line
+        ):
             raise ProtocolError(414, "URI Too Long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -148,8 +149,11 @@ class RequestParser:
         keep_alive = parser.should_keep_alive()
         if keep_alive and parser.should_upgrade():
             keep_alive = False
-        self._queue.append(_new_head(RequestHead, (method, self._url, version, headers,
-                                                   keep_alive, expect_continue)))
+        self._queue.append(
+            _new_head(
+                RequestHead, (method, self._url, version, headers, keep_alive, expect_continue)
+            )
+        )
         self._url = b""
         self._fields = []
         self.head_started = False
@@ -169,7 +173,7 @@ class RequestParser:
             return ""
         self._chunk = None  # later messages in this chunk start at unknown offsets
         end = chunk.find(b"\r\n")
-        return _VERSIONS.get(chunk[end - 8:end], "") if end > 8 else ""
+        return _VERSIONS.get(chunk[end - 8 : end], "") if end > 8 else ""
 
     def on_body(self, body: bytes) -> None:
         if self._max_body >= 0:

@@ -53,8 +53,12 @@ def status_code(status: str) -> int:
     if not isinstance(status, str):
         raise AppProtocolError(f"the status must be a str, not {type(status).__name__}")
     code = status[:3]
-    if (len(status) < 3 or not code.isascii() or not code.isdigit()
-            or (len(status) > 3 and status[3] != " ")):
+    if (
+        len(status) < 3
+        or not code.isascii()
+        or not code.isdigit()
+        or (len(status) > 3 and status[3] != " ")
+    ):
         raise AppProtocolError(f"malformed status {status!r}: expected '200 OK' style")
     value = int(code)
     if not 200 <= value <= 599:
@@ -76,9 +80,15 @@ def _lower_name(name: str) -> str:
     return lowered
 
 
-def render_head(status: str, headers: list[tuple[str, str]], head_request: bool,
-                http10: bool, keep_alive: bool, stamp: str,
-                body_length: int = -1) -> RenderedHead:
+def render_head(
+    status: str,
+    headers: list[tuple[str, str]],
+    head_request: bool,
+    http10: bool,
+    keep_alive: bool,
+    stamp: str,
+    body_length: int = -1,
+) -> RenderedHead:
     """Render a response head.
 
     Args:
@@ -114,8 +124,9 @@ def render_head(status: str, headers: list[tuple[str, str]], head_request: bool,
         framing = _LENGTH
         tail = b""
         if 0 <= body_length != length:
-            raise AppProtocolError(f"Content-Length {length} does not match the body's "
-                                   f"{body_length} bytes")
+            raise AppProtocolError(
+                f"Content-Length {length} does not match the body's {body_length} bytes"
+            )
     elif body_length >= 0:
         framing = _LENGTH
         length = body_length
@@ -206,14 +217,16 @@ def _encode_stamp(stamp: str) -> bytes:
 def _merge_stamp(stamp: str, headers: list[tuple[str, str]]) -> str:
     """Keep only the stamp lines (date, server) the app did not set itself."""
     own = {name.lower() for name, _ in headers}
-    return "".join(line + "\r\n" for line in stamp.split("\r\n")
-                   if line and line.split(":", 1)[0] not in own)
+    return "".join(
+        line + "\r\n" for line in stamp.split("\r\n") if line and line.split(":", 1)[0] not in own
+    )
 
 
 def render_error(status: int, message: str, stamp: str) -> bytes:
     """A complete plain-text error response that closes the connection."""
     body = (message + "\n").encode("utf-8")
     reason = HTTPStatus(status).phrase
-    return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n{stamp}\r\n"
-            ).encode("latin-1") + body
+    return (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n{stamp}\r\n"
+    ).encode("latin-1") + body
