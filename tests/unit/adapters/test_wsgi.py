@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-import io
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -159,6 +157,47 @@ def test_the_environ_key_cache_is_bounded() -> None:
     environ = environ_of(request(headers=headers))
     assert environ["HTTP_X_MANY_0"] == "0" and environ["HTTP_X_MANY_4999"] == "4999"
     assert sum(key.startswith("HTTP_X_MANY_") for key in environ) == 5000
+
+
+def test_a_header_with_an_underscore_is_dropped_every_time() -> None:
+    """The second time, the name's cached key is "": it must still be dropped."""
+    adapter = WSGIAdapter(hello)
+    base = adapter.connection(SERVER, CLIENT)
+    for _ in range(2):
+        environ = adapter.environ(
+            request(headers=[(b"Host", b"h"), (b"X_Twice", b"1"), (b"X_Twice", b"2")]),
+            InputStream(FakeExchange().read_body), base)
+        assert not [key for key in environ if "TWICE" in key]
+
+
+def test_the_connection_entries() -> None:
+    adapter = WSGIAdapter(hello)
+    tcp = adapter.connection(("0.0.0.0", 80), ("192.0.2.1", 40000))
+    assert (tcp["SERVER_NAME"], tcp["SERVER_PORT"]) == ("0.0.0.0", "80")
+    assert (tcp["REMOTE_ADDR"], tcp["REMOTE_PORT"]) == ("192.0.2.1", "40000")
+    unix = adapter.connection(("/run/beemo.sock", 0), None)  # a unix socket: no client
+    assert unix["REMOTE_ADDR"] == "" and "REMOTE_PORT" not in unix
+    assert unix["SERVER_NAME"] == "/run/beemo.sock"
+    assert tcp["REMOTE_PORT"] == "40000"  # each connection has its own entries
+    assert tcp["wsgi.errors"] is unix["wsgi.errors"]  # one stream serves every request
+
+
+def test_the_connection_entries_are_not_changed_by_requests() -> None:
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        environ["REMOTE_ADDR"] = "spoofed by middleware"
+        start_response("200 OK", [])
+        return [environ["PATH_INFO"].encode()]
+
+    adapter = WSGIAdapter(app)
+    base = adapter.connection(SERVER, None)
+    before = dict(base)
+    first = adapter.start(request(b"/one?q", headers=[(b"Host", b"h"), (b"X-A", b"1")]),
+                          FakeExchange(), base)
+    second = adapter.environ(request(b"/two"), InputStream(FakeExchange().read_body), base)
+    assert base == before
+    assert drain(first) == b"/one"
+    assert second["REMOTE_ADDR"] == "" and "HTTP_X_A" not in second
+    assert second["QUERY_STRING"] == "" and second["PATH_INFO"] == "/two"
 
 
 def test_each_request_gets_its_own_environ() -> None:
@@ -453,33 +492,6 @@ def test_close_is_called_when_the_body_is_abandoned() -> None:
     response.close()  # the client went away after the first piece
     assert result.closed == 1
     assert response.next_piece() is None
-
-
-def test_file_wrapper_of_a_real_file_is_left_to_sendfile() -> None:
-    with tempfile.TemporaryFile() as file:
-        file.write(b"file body")
-        file.seek(0)
-
-        def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-            start_response("200 OK", [("Content-Length", "9")])
-            wrapper: FileWrapper = environ["wsgi.file_wrapper"](file, 4)
-            return wrapper
-
-        response, _ = start(app)
-        assert isinstance(response.file, FileWrapper) and response.pieces == ()
-        response.close()
-        assert file.closed
-
-
-def test_file_wrapper_of_an_in_memory_file_is_iterated() -> None:
-    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        start_response("200 OK", [])
-        wrapper: FileWrapper = environ["wsgi.file_wrapper"](io.BytesIO(b"in memory"), 4)
-        return wrapper
-
-    response, _ = start(app)
-    assert response.file is None
-    assert drain(response) == b"in memory"
 
 
 # ---- contextvars ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import io
 import logging
 import random
 import tempfile
+import threading
 
 import pytest
 
@@ -90,8 +91,6 @@ def test_close_is_a_no_op() -> None:
     assert body.read() == BODY
 
 
-
-
 @pytest.mark.parametrize("seed", range(30))
 def test_behaves_like_bytesio(seed: int) -> None:
     """Random reads over a body cut at random places match io.BytesIO, the reference."""
@@ -106,6 +105,80 @@ def test_behaves_like_bytesio(seed: int) -> None:
         got = getattr(body, name)(arg)
         want = getattr(reference, name)(arg)
         assert got == want, (name, arg, pieces)
+
+
+class CountedPiece(bytes):
+    """A received piece that counts the bytes copied out of it by slicing."""
+
+    copied = 0
+
+    def __getitem__(self, index: slice | int) -> bytes | int:  # type: ignore[override]
+        result = super().__getitem__(index)
+        if isinstance(index, slice):
+            self.copied += len(result)  # type: ignore[arg-type]
+        return result
+
+
+@pytest.mark.parametrize("method", ["read", "readline"])
+def test_many_small_reads_of_one_big_piece_copy_each_byte_once(method: str) -> None:
+    """The unread part is an index into the piece, not a new copy of the rest per read: a
+    re-slicing buffer would copy ~n^2/2 bytes here."""
+    piece = CountedPiece(b"x\n" * 20_000)
+    pieces = [piece]
+    body = InputStream(lambda: pieces.pop() if pieces else b"")
+
+    def read() -> bytes:
+        return body.read(1) if method == "read" else body.readline()
+
+    out = []
+    returned = 0
+    while part := read():
+        out.append(part)
+        returned += len(part)
+        assert piece.copied == returned  # only what was returned was ever copied
+    assert b"".join(out) == piece
+    assert len(out) == (len(piece) if method == "read" else 20_000)
+
+
+@pytest.mark.parametrize(("pieces", "lines"), [
+    ([b"ab", b"cd", b"e\nf"], [b"abcde\n", b"f"]),
+    ([b"a", b"", b"b\n"], [b"a"]),  # b"" ends the body: what follows is never pulled
+    ([b"ab\ncd", b"ef\n", b"\n"], [b"ab\n", b"cdef\n", b"\n"]),
+    ([b"\n", b"\n\nx", b"y"], [b"\n", b"\n", b"\n", b"xy"]),
+    ([b"no newline", b" at all"], [b"no newline at all"]),
+], ids=["three pieces", "empty piece", "rest joins next", "empty lines", "no newline"])
+def test_readline_across_pieces(pieces: list[bytes], lines: list[bytes]) -> None:
+    queue = list(reversed(pieces))
+    body = InputStream(lambda: queue.pop() if queue else b"")
+    assert [body.readline() for _ in range(len(lines) + 1)] == [*lines, b""]
+
+
+@pytest.mark.parametrize(("limit", "first", "rest"), [
+    (3, b"abc", b"de\n"),  # the limit falls in the second piece
+    (5, b"abcde", b"\n"),  # just before the newline
+    (6, b"abcde\n", b"fg"),  # the newline is the last byte allowed
+    (7, b"abcde\n", b"fg"),  # the line is shorter than the limit
+    (100, b"abcde\n", b"fg"),
+    (0, b"", b"abcde\n"),
+])
+def test_readline_with_a_limit_across_pieces(limit: int, first: bytes, rest: bytes) -> None:
+    queue = [b"g", b"de\nf", b"c", b"ab"]
+    body = InputStream(lambda: queue.pop() if queue else b"")
+    assert body.readline(limit) == first
+    assert body.readline() == rest
+
+
+def test_readline_with_a_limit_pulls_no_more_than_it_needs() -> None:
+    body, exchange = stream([b"abcdef", b"gh\n"])
+    assert body.readline(4) == b"abcd" and exchange.reads == 1
+    assert body.readline(2) == b"ef" and exchange.reads == 1
+    assert body.readline(2) == b"gh" and exchange.reads == 2
+
+
+def test_readline_with_a_limit_at_the_end_of_the_body() -> None:
+    body, exchange = stream([b"abc", b"de"])
+    assert body.readline(10) == b"abcde"
+    assert body.readline(10) == b"" and exchange.reads == 3  # the end is pulled once
 
 
 # ---- wsgi.errors ----------------------------------------------------------------------------
@@ -140,6 +213,51 @@ def test_errors_are_logged_one_entry_per_line(records: Records) -> None:
     errors.flush()
     errors.writelines(["a\n", "b\n"])
     assert records.messages == ["one", "two", "three", "pending", "a", "b"]
+
+
+def test_two_threads_writing_partial_lines_never_merge(records: Records) -> None:
+    """Two requests on two worker threads write parts of their lines in turn."""
+    errors = ErrorStream(logging.getLogger("tests.unit.wsgi.errors"))
+    turns = [threading.Event() for _ in range(4)]
+
+    def first() -> None:
+        errors.write("a1 ")
+        turns[0].set()
+        assert turns[1].wait(5)
+        errors.write("a2\na3")
+        errors.flush()
+        turns[2].set()
+
+    def second() -> None:
+        assert turns[0].wait(5)
+        errors.write("b1 ")
+        turns[1].set()
+        assert turns[2].wait(5)
+        errors.flush()  # only this thread's partial line: the other one's went already
+        errors.write("b2\n")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert records.messages == ["a1 a2", "a3", "b1 ", "b2"]
+
+
+def test_a_flush_in_one_thread_leaves_another_threads_partial_line(records: Records) -> None:
+    errors = ErrorStream(logging.getLogger("tests.unit.wsgi.errors"))
+    errors.write("main partial")
+
+    def work() -> None:
+        errors.write("worker line")
+        errors.flush()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join(5)
+    assert records.messages == ["worker line"]
+    errors.write(" done\n")
+    assert records.messages == ["worker line", "main partial done"]
 
 
 # ---- wsgi.file_wrapper ----------------------------------------------------------------------
