@@ -56,6 +56,8 @@ class InputStream:
             while self._fill():
                 pass
             return self._take(len(self._buffer))
+        if size == 0:
+            return b""
         if self._pos >= len(self._buffer):
             self._fill()
         while len(self._buffer) - self._pos < size and self._fill():

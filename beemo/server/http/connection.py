@@ -68,6 +68,7 @@ class HTTPConnection:
         self._continue_sent = False
         self._drained = 0
         self._peer_closed = False
+        self._error: ProtocolError | None = None  # held back until queued messages are out
         self._keep_alive = False
         self._framing = _NONE
         self._remaining = -1
@@ -79,19 +80,32 @@ class HTTPConnection:
 
         Raises:
             ProtocolError: the bytes are not valid HTTP/1.1 or break a limit; answer with
-                `send_error` and close.
+                `send_error` and close. When whole requests were parsed before the bad bytes,
+                the error is held back and raised by `next_event` once they are handed out,
+                so each request gets its own answer.
         """
         if not data:
             self._peer_closed = True
             return
         try:
             self._parser.feed(data)
-        except ProtocolError:
-            if self.can_answer_error:
-                raise
-            # The bad bytes are in the body of a request already answered: no second response
-            # may follow, so the connection just closes (next_event says CONNECTION_CLOSED).
-            self.phase = advance(self.phase, _CLOSE)
+        except ProtocolError as exc:
+            queue = self._queue
+            # What the bad message queued is dropped: a malformed request never reaches the app.
+            while queue and type(queue[-1]) is not EndOfMessage:
+                if type(queue.pop()) is RequestHead:
+                    break
+            if queue:  # whole requests came before the bad bytes: answer them first
+                self._error = exc
+            else:
+                self._fail(exc)
+
+    def _fail(self, exc: ProtocolError) -> None:
+        if self.can_answer_error:
+            raise exc
+        # The bad bytes are in the body of a request already answered: no second response
+        # may follow, so the connection just closes (next_event says CONNECTION_CLOSED).
+        self.phase = advance(self.phase, _CLOSE)
 
     def next_event(self) -> RequestHead | Body | EndOfMessage | Signal:
         """The next message, or a `Signal` saying why there is none yet."""
@@ -122,6 +136,11 @@ class HTTPConnection:
                 return message
             if phase is not _AWAIT_REQUEST:
                 return message  # EndOfMessage of the request being handled
+        error = self._error
+        if error is not None:
+            self._error = None
+            self._fail(error)
+            return CONNECTION_CLOSED
         if self._peer_closed:
             return CONNECTION_CLOSED
         return NEED_DATA

@@ -61,20 +61,24 @@ class RequestParser:
         self._start: bytes | None = b""  # first bytes of the current message, if known
         self._chunk: bytes | None = None  # the chunk being parsed, if a message starts at [0]
         self.completed = 0  # messages parsed to their end
+        self._upgrade_body = 0  # body bytes still owed by an Upgrade request served plainly
         self._closing = False  # the head being parsed is the connection's last request
         self.finished = False  # no further request may be parsed on this connection
 
     def feed(self, data: bytes) -> None:
         """Parse `data`; raises `ProtocolError` on a malformed or over-limit request."""
         if self.finished:
+            if self._upgrade_body:
+                self._take_upgrade_body(data)
             return
         fresh = not self._in_message  # a new message would start at data[0]
         self._chunk = data if fresh else None
         completed = self.completed
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
+        except httptools.HttpParserUpgrade as exc:
             self.finished = True  # Beemo does not switch protocols here: answer, then close
+            self._ignore_upgrade(data[int(exc.args[0]):] if exc.args else b"")
             return
         except httptools.HttpParserCallbackError as exc:
             if isinstance(exc.__context__, ProtocolError):
@@ -110,6 +114,40 @@ class RequestParser:
                 self._start = (self._start + data)[:_START_KEPT]
         if self._head_bytes > self._limits.max_head_size:
             raise ProtocolError(431, "Request Header Fields Too Large")
+
+    def _ignore_upgrade(self, rest: bytes) -> None:
+        """Serve an Upgrade request as a plain one (RFC 9110 7.8 lets a server ignore Upgrade).
+
+        llhttp ends an upgrade request at its head and stops parsing, so its body is read here:
+        a Content-Length body from the bytes that follow; a chunked one is refused.
+        """
+        queue = self._queue
+        head = queue[-2] if len(queue) >= 2 else None
+        if type(head) is not RequestHead or type(queue[-1]) is not EndOfMessage:
+            return  # a CONNECT or a body-less upgrade: nothing more to read
+        length = 0
+        for name, value in head.headers:
+            lowered = name.lower()
+            if lowered == b"transfer-encoding":
+                queue.pop()
+                queue.pop()
+                raise ProtocolError(400, "Bad Request: an Upgrade request with a chunked body")
+            if lowered == b"content-length":
+                length = int(value)
+        if length:
+            queue.pop()  # the end of message comes after the body
+            self.completed -= 1
+            self._upgrade_body = length
+            self._take_upgrade_body(rest)
+
+    def _take_upgrade_body(self, data: bytes) -> None:
+        piece = data[:self._upgrade_body]
+        if piece:
+            self._queue.append(Body(piece))
+            self._upgrade_body -= len(piece)
+        if not self._upgrade_body:
+            self._queue.append(END_OF_MESSAGE)
+            self.completed += 1
 
     # httptools callbacks: they only validate and append.
 
@@ -217,6 +255,7 @@ def _check_headers(headers: list[Header], version: str, max_body: int) -> bool:
     expected. A declared Content-Length over `max_body` (when >= 0) is refused up front."""
     hosts = 0
     expect_continue = False
+    codings: list[bytes] = []
     for name, value in headers:
         size = len(name)
         if size == 4 and name.lower() == b"host":
@@ -225,11 +264,13 @@ def _check_headers(headers: list[Header], version: str, max_body: int) -> bool:
             if value.isdigit() and int(value) > max_body:
                 raise ProtocolError(413, "Content Too Large")
         elif size == 17 and name.lower() == b"transfer-encoding":
-            _check_transfer_encoding(value, version)
+            codings.append(value)
         elif size == 6 and name.lower() == b"expect":
             if value.lower() != b"100-continue":
                 raise ProtocolError(417, "Expectation Failed")
             expect_continue = version == "1.1"
+    if codings:  # field lines of one name are one comma-separated list (RFC 9110 5.3)
+        _check_transfer_encoding(b",".join(codings), version)
     if hosts > 1:
         raise ProtocolError(400, "Bad Request: more than one Host header")
     if hosts == 0 and version == "1.1":

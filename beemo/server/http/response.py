@@ -47,11 +47,11 @@ _STATUS_CACHE: dict[str, int] = {}
 
 def status_code(status: str) -> int:
     """The numeric code of a WSGI-style status line ("200 OK"); AppProtocolError if malformed."""
+    if not isinstance(status, str):
+        raise AppProtocolError(f"the status must be a str, not {type(status).__name__}")
     known = _STATUS_CACHE.get(status)
     if known is not None:
         return known
-    if not isinstance(status, str):
-        raise AppProtocolError(f"the status must be a str, not {type(status).__name__}")
     code = status[:3]
     if (
         len(status) < 3
@@ -70,9 +70,11 @@ def status_code(status: str) -> int:
 
 
 def _lower_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise AppProtocolError(f"invalid response header name {name!r}")
     lowered = _NAME_CACHE.get(name)
     if lowered is None:
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        if not _TOKEN.fullmatch(name):
             raise AppProtocolError(f"invalid response header name {name!r}")
         if len(_NAME_CACHE) >= _NAME_CACHE_MAX:
             _NAME_CACHE.clear()
@@ -163,15 +165,17 @@ _last_stamp: tuple[str, bytes] = ("", b"")
 
 def _app_block(status: str, headers: list[tuple[str, str]]) -> _Block:
     """Validate and render the status line and the app's headers (cached by value)."""
-    code = _STATUS_CACHE.get(status) or status_code(status)
-    if type(headers) is not list:
+    code = status_code(status)
+    # Any list or tuple of 2-tuples (NamedTuples too): the cache key cannot tell them apart,
+    # so accepting them all keeps a cache hit and a miss in agreement.
+    if not isinstance(headers, (list, tuple)):
         raise AppProtocolError("the headers must be a list of (name, value) tuples")
     lines = ["HTTP/1.1 ", status, "\r\n"]
     length = -1
     app_close = False
     custom_stamp = False
     for header in headers:
-        if type(header) is not tuple or len(header) != 2:
+        if not isinstance(header, tuple) or len(header) != 2:
             raise AppProtocolError(f"a header must be a (name, value) tuple, not {header!r}")
         name, value = header
         lowered = _lower_name(name)
