@@ -76,19 +76,31 @@ def beemo_command(app: str, *args: str, bind: str = "127.0.0.1:0") -> list[str]:
 
 
 @contextlib.contextmanager
-def serve(app: str, *args: str, poller: str = "epoll", bind: str = "127.0.0.1:0",
-          cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
-          startup_timeout: float = 15.0) -> Iterator[Running]:
+def serve(
+    app: str,
+    *args: str,
+    poller: str = "epoll",
+    bind: str = "127.0.0.1:0",
+    cwd: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+    startup_timeout: float = 15.0,
+) -> Iterator[Running]:
     """Run `beemo APP ARGS` and yield once it listens; stop it (SIGTERM) afterwards."""
     full_env = dict(os.environ)
     full_env["BEEMO_POLLER"] = poller
     full_env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT), str(cwd or ROOT), full_env.get("PYTHONPATH", "")])
+        [str(ROOT), str(cwd or ROOT), full_env.get("PYTHONPATH", "")]
+    )
     full_env["PYTHONUNBUFFERED"] = "1"
     full_env.update(env or {})
-    proc = subprocess.Popen(beemo_command(app, *args, bind=bind), cwd=cwd or ROOT,
-                            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        beemo_command(app, *args, bind=bind),
+        cwd=cwd or ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     running = Running(proc, "")
     running._drain()
     try:

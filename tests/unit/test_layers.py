@@ -20,8 +20,13 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "beemo"
-LAYERS = {"beemo.os": 0, "beemo.server.events": 1, "beemo.server.transport": 2,
-          "beemo.server.http": 3, "beemo.adapters": 4}
+LAYERS = {
+    "beemo.os": 0,
+    "beemo.server.events": 1,
+    "beemo.server.transport": 2,
+    "beemo.server.http": 3,
+    "beemo.adapters": 4,
+}
 FOUNDATION = {"beemo", "beemo.errors", "beemo.config"}
 NOT_IN_SANS_IO = {"socket", "select", "selectors", "asyncio", "threading", "_thread", "time"}
 PLATFORM_CHOOSER = "beemo.os"  # the package __init__
@@ -33,8 +38,10 @@ def module_name(path: Path) -> str:
 
 
 def modules() -> dict[str, ast.Module]:
-    return {module_name(path): ast.parse(path.read_text(), str(path))
-            for path in sorted(PACKAGE.rglob("*.py"))}
+    return {
+        module_name(path): ast.parse(path.read_text(), str(path))
+        for path in sorted(PACKAGE.rglob("*.py"))
+    }
 
 
 def is_package(name: str) -> bool:
@@ -50,7 +57,7 @@ def imports(name: str, tree: ast.Module) -> Iterator[tuple[str, int]]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = name.split(".") if is_package(name) else name.split(".")[:-1]
-                base = base[:len(base) - node.level + 1]
+                base = base[: len(base) - node.level + 1]
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
                 module = node.module or ""
@@ -93,8 +100,11 @@ def layer_violations(name: str, tree: ast.Module) -> list[str]:
 def sans_io_violations(name: str, tree: ast.Module) -> list[str]:
     if layer(name) != LAYERS["beemo.server.http"]:
         return []
-    return [f"{name}:{line} imports {target}" for target, line in imports(name, tree)
-            if target.split(".")[0] in NOT_IN_SANS_IO]
+    return [
+        f"{name}:{line} imports {target}"
+        for target, line in imports(name, tree)
+        if target.split(".")[0] in NOT_IN_SANS_IO
+    ]
 
 
 def module_level_platform_asserts(tree: ast.Module) -> set[int]:
@@ -103,8 +113,12 @@ def module_level_platform_asserts(tree: ast.Module) -> set[int]:
     for node in tree.body:
         if isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare):
             left = node.test.left
-            if (isinstance(left, ast.Attribute) and left.attr == "platform"
-                    and isinstance(left.value, ast.Name) and left.value.id == "sys"):
+            if (
+                isinstance(left, ast.Attribute)
+                and left.attr == "platform"
+                and isinstance(left.value, ast.Name)
+                and left.value.id == "sys"
+            ):
                 allowed.add(id(left))
     return allowed
 
@@ -112,8 +126,9 @@ def module_level_platform_asserts(tree: ast.Module) -> set[int]:
 def platform_violations(name: str, tree: ast.Module) -> list[str]:
     if name == PLATFORM_CHOOSER:
         return []
-    allowed = (module_level_platform_asserts(tree)
-               if name.startswith(PLATFORM_CHOOSER + ".") else set())
+    allowed = (
+        module_level_platform_asserts(tree) if name.startswith(PLATFORM_CHOOSER + ".") else set()
+    )
     found = []
     for node in ast.walk(tree):
         line = getattr(node, "lineno", 0)
@@ -121,8 +136,11 @@ def platform_violations(name: str, tree: ast.Module) -> list[str]:
             read = (node.value.id, node.attr)
             if read in (("sys", "platform"), ("os", "name")) and id(node) not in allowed:
                 found.append(f"{name}:{line} reads {read[0]}.{read[1]}")
-        elif isinstance(node, ast.ImportFrom) and node.module == "sys" and any(
-                alias.name == "platform" for alias in node.names):
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "sys"
+            and any(alias.name == "platform" for alias in node.names)
+        ):
             found.append(f"{name}:{line} imports sys.platform")
         elif isinstance(node, ast.Import) and any(a.name == "platform" for a in node.names):
             found.append(f"{name}:{line} imports the platform module")
@@ -134,8 +152,11 @@ def platform_violations(name: str, tree: ast.Module) -> list[str]:
 def httptools_violations(name: str, tree: ast.Module) -> list[str]:
     if name == "beemo.server.http.parser":
         return []
-    return [f"{name}:{line} imports {target}" for target, line in imports(name, tree)
-            if target.split(".")[0] == "httptools"]
+    return [
+        f"{name}:{line} imports {target}"
+        for target, line in imports(name, tree)
+        if target.split(".")[0] == "httptools"
+    ]
 
 
 CHECKS = [layer_violations, sans_io_violations, platform_violations, httptools_violations]
@@ -144,8 +165,9 @@ CHECKS = [layer_violations, sans_io_violations, platform_violations, httptools_v
 def test_the_package_is_found() -> None:
     names = set(modules())
     assert {"beemo.server.http.parser", "beemo.adapters.wsgi", "beemo.os"} <= names
-    assert all(layer(name) is not None for name in ("beemo.os.contract",
-                                                    "beemo.server.http.connection"))
+    assert all(
+        layer(name) is not None for name in ("beemo.os.contract", "beemo.server.http.connection")
+    )
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
@@ -162,35 +184,44 @@ def test_the_exempt_modules_do_what_they_are_exempt_for(check: object) -> None:
     assert check("beemo.somewhere_else", trees[owner])  # type: ignore[operator]
 
 
-@pytest.mark.parametrize(("name", "source"), [
-    ("beemo.server.http.connection", "from beemo.adapters.wsgi import WSGIAdapter"),
-    ("beemo.server.http.connection", "from beemo.server.channel import Channel"),
-    ("beemo.server.transport", "import beemo.server.http.messages"),
-    ("beemo.os.contract", "from beemo.server import events"),
-    ("beemo.server.events", "from .transport import Transport"),
-    ("beemo.server.http.parser", "from ...adapters import wsgi"),
-    ("beemo.errors", "from beemo.server.http import messages"),
-    ("beemo.config", "from beemo.os.contract import READ"),
-])
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("beemo.server.http.connection", "from beemo.adapters.wsgi import WSGIAdapter"),
+        ("beemo.server.http.connection", "from beemo.server.channel import Channel"),
+        ("beemo.server.transport", "import beemo.server.http.messages"),
+        ("beemo.os.contract", "from beemo.server import events"),
+        ("beemo.server.events", "from .transport import Transport"),
+        ("beemo.server.http.parser", "from ...adapters import wsgi"),
+        ("beemo.errors", "from beemo.server.http import messages"),
+        ("beemo.config", "from beemo.os.contract import READ"),
+    ],
+)
 def test_wrong_way_imports_are_caught(name: str, source: str) -> None:
     assert layer_violations(name, ast.parse(source))
 
 
-@pytest.mark.parametrize(("name", "source"), [
-    ("beemo.server.http.connection", "import socket"),
-    ("beemo.server.http.response", "from time import monotonic"),
-    ("beemo.server.http.connection", "def f():\n    import threading"),
-])
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("beemo.server.http.connection", "import socket"),
+        ("beemo.server.http.response", "from time import monotonic"),
+        ("beemo.server.http.connection", "def f():\n    import threading"),
+    ],
+)
 def test_io_in_the_http_layer_is_caught(name: str, source: str) -> None:
     assert sans_io_violations(name, ast.parse(source))
 
 
-@pytest.mark.parametrize(("name", "source"), [
-    ("beemo.server.transport", "import sys\nif sys.platform == 'win32': pass"),
-    ("beemo.os.linux.epoll", "import sys\nX = 1 if sys.platform == 'linux' else 2"),
-    ("beemo.server.workers", "import os\nos.environ.get('BEEMO_POLLER')"),
-    ("beemo.cli", "from sys import platform"),
-])
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("beemo.server.transport", "import sys\nif sys.platform == 'win32': pass"),
+        ("beemo.os.linux.epoll", "import sys\nX = 1 if sys.platform == 'linux' else 2"),
+        ("beemo.server.workers", "import os\nos.environ.get('BEEMO_POLLER')"),
+        ("beemo.cli", "from sys import platform"),
+    ],
+)
 def test_platform_checks_outside_the_chooser_are_caught(name: str, source: str) -> None:
     assert platform_violations(name, ast.parse(source))
 

@@ -17,7 +17,7 @@ from beemo.loading import detect_interface, load_app
 
 _numbers = itertools.count()
 
-SOURCE = '''
+SOURCE = """
 def application(environ, start_response):
     return []
 
@@ -36,7 +36,7 @@ def make_app():
 
 def make_nothing():
     return "not an app"
-'''
+"""
 
 
 @pytest.fixture
@@ -84,19 +84,22 @@ def test_a_factory_is_called(module: Callable[..., str]) -> None:
     assert load_app(f"{name}:make_app", factory=True) is sys.modules[name].application
 
 
-@pytest.mark.parametrize(("spec", "factory", "mentions"), [
-    ("no_such_module_for_beemo:app", False, "no_such_module_for_beemo"),
-    ("no_such_package_for_beemo.sub:app", False, "no_such_package_for_beemo"),
-    ("json.no_such_submodule:app", False, "json.no_such_submodule"),
-    ("json:no_such_attribute", False, "no_such_attribute"),
-    ("json:decoder.NoSuchClass", False, "json.decoder"),
-    ("json:__name__", False, "not callable"),
-    ("json:decoder", False, "not callable"),
-    ("json", False, "app"),  # neither "application" nor "app"
-    ("", False, "MODULE:ATTRIBUTE"),
-    (":app", False, "MODULE:ATTRIBUTE"),
-    ("json:", False, "MODULE:ATTRIBUTE"),
-])
+@pytest.mark.parametrize(
+    ("spec", "factory", "mentions"),
+    [
+        ("no_such_module_for_beemo:app", False, "no_such_module_for_beemo"),
+        ("no_such_package_for_beemo.sub:app", False, "no_such_package_for_beemo"),
+        ("json.no_such_submodule:app", False, "json.no_such_submodule"),
+        ("json:no_such_attribute", False, "no_such_attribute"),
+        ("json:decoder.NoSuchClass", False, "json.decoder"),
+        ("json:__name__", False, "not callable"),
+        ("json:decoder", False, "not callable"),
+        ("json", False, "app"),  # neither "application" nor "app"
+        ("", False, "MODULE:ATTRIBUTE"),
+        (":app", False, "MODULE:ATTRIBUTE"),
+        ("json:", False, "MODULE:ATTRIBUTE"),
+    ],
+)
 def test_load_errors(spec: str, factory: bool, mentions: str) -> None:
     assert mentions in load_error(spec, factory)
 
@@ -140,10 +143,18 @@ class WsgiObject:
         pass
 
 
-@pytest.mark.parametrize(("app", "interface"), [
-    (wsgi_app, "wsgi"), (asgi_app, "asgi"), (AsgiObject(), "asgi"), (WsgiObject(), "wsgi"),
-    (WsgiObject().method, "asgi"), (functools.partial(asgi_app, {}), "asgi"),
-    (functools.partial(wsgi_app, {}), "wsgi"), (lambda environ, start_response: [], "wsgi"),
-])
+@pytest.mark.parametrize(
+    ("app", "interface"),
+    [
+        (wsgi_app, "wsgi"),
+        (asgi_app, "asgi"),
+        (AsgiObject(), "asgi"),
+        (WsgiObject(), "wsgi"),
+        (WsgiObject().method, "asgi"),
+        (functools.partial(asgi_app, {}), "asgi"),
+        (functools.partial(wsgi_app, {}), "wsgi"),
+        (lambda environ, start_response: [], "wsgi"),
+    ],
+)
 def test_detect_interface(app: object, interface: str) -> None:
     assert detect_interface(app) == interface

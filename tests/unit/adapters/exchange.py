@@ -34,7 +34,12 @@ class FakeExchange:
 _TYPED: Exchange = FakeExchange()  # mypy checks that the fake satisfies the Protocol
 
 
-def request(target: bytes = b"/", method: str = "GET", *, version: str = "1.1",
-            headers: list[Header] | None = None) -> RequestHead:
+def request(
+    target: bytes = b"/",
+    method: str = "GET",
+    *,
+    version: str = "1.1",
+    headers: list[Header] | None = None,
+) -> RequestHead:
     fields = [(b"Host", b"example.com")] if headers is None else headers
     return RequestHead(method, target, version, fields, True, False)

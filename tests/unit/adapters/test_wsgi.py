@@ -24,8 +24,9 @@ StartResponse = Callable[..., Any]
 App = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
-def start(app: App, req: RequestHead | None = None, exchange: FakeExchange | None = None,
-          **options: Any) -> tuple[WSGIResponse, FakeExchange]:
+def start(
+    app: App, req: RequestHead | None = None, exchange: FakeExchange | None = None, **options: Any
+) -> tuple[WSGIResponse, FakeExchange]:
     exchange = exchange or FakeExchange()
     adapter = WSGIAdapter(app, **options)
     response = adapter.start(req or request(), exchange, adapter.connection(SERVER, CLIENT))
@@ -41,11 +42,13 @@ def drain(response: WSGIResponse) -> bytes:
     return b"".join(out)
 
 
-def environ_of(req: RequestHead, root_path: str = "",
-               client: tuple[str, int] | None = CLIENT) -> Environ:
+def environ_of(
+    req: RequestHead, root_path: str = "", client: tuple[str, int] | None = CLIENT
+) -> Environ:
     adapter = WSGIAdapter(hello, root_path=root_path)
-    return adapter.environ(req, InputStream(FakeExchange().read_body),
-                           adapter.connection(SERVER, client))
+    return adapter.environ(
+        req, InputStream(FakeExchange().read_body), adapter.connection(SERVER, client)
+    )
 
 
 def hello(environ: Environ, start_response: StartResponse) -> list[bytes]:
@@ -55,13 +58,29 @@ def hello(environ: Environ, start_response: StartResponse) -> list[bytes]:
 
 # ---- environ --------------------------------------------------------------------------------
 
-REQUIRED_STR = ["REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_NAME",
-                "SERVER_PORT", "SERVER_PROTOCOL"]
+REQUIRED_STR = [
+    "REQUEST_METHOD",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SERVER_PROTOCOL",
+]
 
 
 def test_every_required_environ_key_with_its_type() -> None:
-    environ = environ_of(request(b"/p?q=1", "POST", headers=[
-        (b"Host", b"example.com"), (b"Content-Type", b"text/plain"), (b"Content-Length", b"3")]))
+    environ = environ_of(
+        request(
+            b"/p?q=1",
+            "POST",
+            headers=[
+                (b"Host", b"example.com"),
+                (b"Content-Type", b"text/plain"),
+                (b"Content-Length", b"3"),
+            ],
+        )
+    )
     for key in REQUIRED_STR:
         assert type(environ[key]) is str, key
     assert environ["wsgi.version"] == (1, 0) and type(environ["wsgi.version"]) is tuple
@@ -89,48 +108,66 @@ def test_http10_and_no_client_address() -> None:
 
 def test_environ_flags() -> None:
     adapter = WSGIAdapter(hello, multithread=False)
-    environ = adapter.environ(request(), InputStream(FakeExchange().read_body),
-                              adapter.connection(SERVER, CLIENT))
+    environ = adapter.environ(
+        request(), InputStream(FakeExchange().read_body), adapter.connection(SERVER, CLIENT)
+    )
     assert environ["wsgi.multithread"] is False
     assert environ["wsgi.multiprocess"] is False and environ["wsgi.run_once"] is False
 
 
-@pytest.mark.parametrize(("root", "target", "script", "path", "query"), [
-    ("", b"/", "", "/", ""),
-    ("", b"/a/b?x=1&y=%20", "", "/a/b", "x=1&y=%20"),
-    ("", b"/a%20b", "", "/a b", ""),
-    ("", b"/caf%C3%A9", "", "/caf\xc3\xa9", ""),  # PEP 3333: bytes decoded as latin-1
-    ("", b"/caf\xc3\xa9", "", "/caf\xc3\xa9", ""),
-    ("", b"/a%2Fb%3f", "", "/a/b?", ""),
-    ("", b"/bad%zz%", "", "/bad%zz%", ""),
-    ("", b"/?", "", "/", ""),
-    ("", b"/a?b?c", "", "/a", "b?c"),
-    ("", b"/a?caf%C3%A9", "", "/a", "caf%C3%A9"),  # the query string stays encoded
-    ("", b"*", "", "*", ""),
-    ("", b"http://example.com/x?y=1", "", "/x", "y=1"),
-    ("", b"http://example.com", "", "/", ""),
-    ("/app", b"/app/x", "/app", "/x", ""),
-    ("/app", b"/app", "/app", "", ""),
-    ("/app", b"/app/", "/app", "/", ""),
-    ("/app/", b"/app/x?q", "/app", "/x", "q"),
-    ("/app", b"/app%2Fx", "/app", "/x", ""),
-    ("/app", b"/apple", "/app", "/apple", ""),  # not under the prefix: nothing stripped
-])
-def test_script_name_path_info_and_query(root: str, target: bytes, script: str, path: str,
-                                         query: str) -> None:
+@pytest.mark.parametrize(
+    ("root", "target", "script", "path", "query"),
+    [
+        ("", b"/", "", "/", ""),
+        ("", b"/a/b?x=1&y=%20", "", "/a/b", "x=1&y=%20"),
+        ("", b"/a%20b", "", "/a b", ""),
+        ("", b"/caf%C3%A9", "", "/caf\xc3\xa9", ""),  # PEP 3333: bytes decoded as latin-1
+        ("", b"/caf\xc3\xa9", "", "/caf\xc3\xa9", ""),
+        ("", b"/a%2Fb%3f", "", "/a/b?", ""),
+        ("", b"/bad%zz%", "", "/bad%zz%", ""),
+        ("", b"/?", "", "/", ""),
+        ("", b"/a?b?c", "", "/a", "b?c"),
+        ("", b"/a?caf%C3%A9", "", "/a", "caf%C3%A9"),  # the query string stays encoded
+        ("", b"*", "", "*", ""),
+        ("", b"http://example.com/x?y=1", "", "/x", "y=1"),
+        ("", b"http://example.com", "", "/", ""),
+        ("/app", b"/app/x", "/app", "/x", ""),
+        ("/app", b"/app", "/app", "", ""),
+        ("/app", b"/app/", "/app", "/", ""),
+        ("/app/", b"/app/x?q", "/app", "/x", "q"),
+        ("/app", b"/app%2Fx", "/app", "/x", ""),
+        ("/app", b"/apple", "/app", "/apple", ""),  # not under the prefix: nothing stripped
+    ],
+)
+def test_script_name_path_info_and_query(
+    root: str, target: bytes, script: str, path: str, query: str
+) -> None:
     environ = environ_of(request(target), root_path=root)
     assert (environ["SCRIPT_NAME"], environ["PATH_INFO"], environ["QUERY_STRING"]) == (
-        script, path, query)
+        script,
+        path,
+        query,
+    )
     assert environ["RAW_URI"] == target.decode("latin-1")
 
 
 def test_headers_become_http_keys() -> None:
-    environ = environ_of(request(headers=[
-        (b"Host", b"example.com"), (b"x-custom-thing", b"caf\xe9"), (b"ACCEPT", b"*/*"),
-        (b"X-Multi", b"1"), (b"x-multi", b"2"), (b"X-Multi", b"3"),
-        (b"Cookie", b"a=1"), (b"cookie", b"b=2"),
-        (b"Content-Type", b"text/plain"), (b"Content-Length", b"3"),
-    ]))
+    environ = environ_of(
+        request(
+            headers=[
+                (b"Host", b"example.com"),
+                (b"x-custom-thing", b"caf\xe9"),
+                (b"ACCEPT", b"*/*"),
+                (b"X-Multi", b"1"),
+                (b"x-multi", b"2"),
+                (b"X-Multi", b"3"),
+                (b"Cookie", b"a=1"),
+                (b"cookie", b"b=2"),
+                (b"Content-Type", b"text/plain"),
+                (b"Content-Length", b"3"),
+            ]
+        )
+    )
     assert environ["HTTP_HOST"] == "example.com"
     assert environ["HTTP_X_CUSTOM_THING"] == "caf\xe9"
     assert environ["HTTP_ACCEPT"] == "*/*"
@@ -141,15 +178,24 @@ def test_headers_become_http_keys() -> None:
 
 
 def test_headers_with_underscores_are_dropped() -> None:
-    """"X_Forwarded_For" would be indistinguishable from "X-Forwarded-For" (a spoof)."""
-    environ = environ_of(request(headers=[
-        (b"Host", b"example.com"), (b"X_Forwarded_For", b"6.6.6.6"),
-        (b"X-Forwarded-For", b"1.2.3.4"), (b"Content_Length", b"999"),
-        (b"Content_Type", b"evil")]))
+    """ "X_Forwarded_For" would be indistinguishable from "X-Forwarded-For" (a spoof)."""
+    environ = environ_of(
+        request(
+            headers=[
+                (b"Host", b"example.com"),
+                (b"X_Forwarded_For", b"6.6.6.6"),
+                (b"X-Forwarded-For", b"1.2.3.4"),
+                (b"Content_Length", b"999"),
+                (b"Content_Type", b"evil"),
+            ]
+        )
+    )
     assert environ["HTTP_X_FORWARDED_FOR"] == "1.2.3.4"
     assert "CONTENT_LENGTH" not in environ and "CONTENT_TYPE" not in environ
     assert {key for key in environ if key.startswith("HTTP_")} == {
-        "HTTP_HOST", "HTTP_X_FORWARDED_FOR"}
+        "HTTP_HOST",
+        "HTTP_X_FORWARDED_FOR",
+    }
 
 
 def test_the_environ_key_cache_is_bounded() -> None:
@@ -166,7 +212,9 @@ def test_a_header_with_an_underscore_is_dropped_every_time() -> None:
     for _ in range(2):
         environ = adapter.environ(
             request(headers=[(b"Host", b"h"), (b"X_Twice", b"1"), (b"X_Twice", b"2")]),
-            InputStream(FakeExchange().read_body), base)
+            InputStream(FakeExchange().read_body),
+            base,
+        )
         assert not [key for key in environ if "TWICE" in key]
 
 
@@ -191,8 +239,9 @@ def test_the_connection_entries_are_not_changed_by_requests() -> None:
     adapter = WSGIAdapter(app)
     base = adapter.connection(SERVER, None)
     before = dict(base)
-    first = adapter.start(request(b"/one?q", headers=[(b"Host", b"h"), (b"X-A", b"1")]),
-                          FakeExchange(), base)
+    first = adapter.start(
+        request(b"/one?q", headers=[(b"Host", b"h"), (b"X-A", b"1")]), FakeExchange(), base
+    )
     second = adapter.environ(request(b"/two"), InputStream(FakeExchange().read_body), base)
     assert base == before
     assert drain(first) == b"/one"
@@ -313,9 +362,16 @@ def test_exc_info_reraises_once_the_first_piece_went_out() -> None:
         response.next_piece()
 
 
-@pytest.mark.parametrize(("status", "headers"), [
-    (b"200 OK", []), (200, []), ("200 OK", ()), ("200 OK", None), ("200 OK", {"X": "y"}),
-])
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        (b"200 OK", []),
+        (200, []),
+        ("200 OK", ()),
+        ("200 OK", None),
+        ("200 OK", {"X": "y"}),
+    ],
+)
 def test_start_response_type_checks(status: object, headers: object) -> None:
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
         start_response(status, headers)
@@ -394,8 +450,9 @@ def test_write_refuses_str() -> None:
 # ---- the returned iterable ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("result", [[b"ab", b"", b"cde"], (b"ab", b"cde"),
-                                    [bytearray(b"ab"), memoryview(b"cde")]])
+@pytest.mark.parametrize(
+    "result", [[b"ab", b"", b"cde"], (b"ab", b"cde"), [bytearray(b"ab"), memoryview(b"cde")]]
+)
 def test_a_sequence_gets_its_body_length(result: Iterable[bytes]) -> None:
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         start_response("200 OK", [])
@@ -573,22 +630,36 @@ def validated_error(environ: Environ, start_response: StartResponse) -> list[byt
     try:
         raise RuntimeError("boom")
     except RuntimeError:
-        start_response("500 Internal Server Error", [("Content-Type", "text/plain")],
-                       sys.exc_info())
+        start_response(
+            "500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info()
+        )
     return [b"sorry"]
 
 
-@pytest.mark.parametrize(("app", "body"), [
-    (validated_hello, b"hello"), (validated_reader, b"line 1\nline 2\nline 3"),
-    (validated_generator, b"onetwo"), (validated_writer, b"returned"),
-    (validated_error, b"sorry"),
-])
+@pytest.mark.parametrize(
+    ("app", "body"),
+    [
+        (validated_hello, b"hello"),
+        (validated_reader, b"line 1\nline 2\nline 3"),
+        (validated_generator, b"onetwo"),
+        (validated_writer, b"returned"),
+        (validated_error, b"sorry"),
+    ],
+)
 @pytest.mark.parametrize("root_path", ["", "/mount"])
 def test_apps_under_wsgiref_validator(app: App, body: bytes, root_path: str) -> None:
-    req = request(b"/mount/path?q=1", "POST", headers=[
-        (b"Host", b"example.com"), (b"Content-Type", b"text/plain"), (b"Content-Length", b"21")])
+    req = request(
+        b"/mount/path?q=1",
+        "POST",
+        headers=[
+            (b"Host", b"example.com"),
+            (b"Content-Type", b"text/plain"),
+            (b"Content-Length", b"21"),
+        ],
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # wsgiref.validate warns about lesser violations
-        response, _ = start(validator(app), req, FakeExchange(b"line 1\nli", b"ne 2\nline 3"),
-                            root_path=root_path)
+        response, _ = start(
+            validator(app), req, FakeExchange(b"line 1\nli", b"ne 2\nline 3"), root_path=root_path
+        )
         assert drain(response) == body

@@ -91,9 +91,11 @@ def test_a_file_wrapper_without_an_offset_is_iterated(filelike: type[NoTell]) ->
     assert response.pieces == (b"str",) and drain(response) == b"streamed"
 
 
-@pytest.mark.parametrize("make", [lambda: iter([b"a", b"b"]),
-                                  lambda: FileWrapper(NoTell(b"ab"), 1)],
-                         ids=["iterator", "file wrapper"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: iter([b"a", b"b"]), lambda: FileWrapper(NoTell(b"ab"), 1)],
+    ids=["iterator", "file wrapper"],
+)
 def test_a_result_without_close_is_closed_quietly(make: Callable[[], Iterable[bytes]]) -> None:
     result = make()
     assert not hasattr(result, "close")

@@ -56,7 +56,13 @@ def test_read_pulls_no_more_than_it_needs() -> None:
 def test_readline() -> None:
     body, _ = stream()
     assert [body.readline() for _ in range(6)] == [
-        b"first line\n", b"second line\r\n", b"xy\n", b"\n", b"last without newline", b""]
+        b"first line\n",
+        b"second line\r\n",
+        b"xy\n",
+        b"\n",
+        b"last without newline",
+        b"",
+    ]
 
 
 def test_readline_with_a_limit() -> None:
@@ -140,27 +146,34 @@ def test_many_small_reads_of_one_big_piece_copy_each_byte_once(method: str) -> N
     assert len(out) == (len(piece) if method == "read" else 20_000)
 
 
-@pytest.mark.parametrize(("pieces", "lines"), [
-    ([b"ab", b"cd", b"e\nf"], [b"abcde\n", b"f"]),
-    ([b"a", b"", b"b\n"], [b"a"]),  # b"" ends the body: what follows is never pulled
-    ([b"ab\ncd", b"ef\n", b"\n"], [b"ab\n", b"cdef\n", b"\n"]),
-    ([b"\n", b"\n\nx", b"y"], [b"\n", b"\n", b"\n", b"xy"]),
-    ([b"no newline", b" at all"], [b"no newline at all"]),
-], ids=["three pieces", "empty piece", "rest joins next", "empty lines", "no newline"])
+@pytest.mark.parametrize(
+    ("pieces", "lines"),
+    [
+        ([b"ab", b"cd", b"e\nf"], [b"abcde\n", b"f"]),
+        ([b"a", b"", b"b\n"], [b"a"]),  # b"" ends the body: what follows is never pulled
+        ([b"ab\ncd", b"ef\n", b"\n"], [b"ab\n", b"cdef\n", b"\n"]),
+        ([b"\n", b"\n\nx", b"y"], [b"\n", b"\n", b"\n", b"xy"]),
+        ([b"no newline", b" at all"], [b"no newline at all"]),
+    ],
+    ids=["three pieces", "empty piece", "rest joins next", "empty lines", "no newline"],
+)
 def test_readline_across_pieces(pieces: list[bytes], lines: list[bytes]) -> None:
     queue = list(reversed(pieces))
     body = InputStream(lambda: queue.pop() if queue else b"")
     assert [body.readline() for _ in range(len(lines) + 1)] == [*lines, b""]
 
 
-@pytest.mark.parametrize(("limit", "first", "rest"), [
-    (3, b"abc", b"de\n"),  # the limit falls in the second piece
-    (5, b"abcde", b"\n"),  # just before the newline
-    (6, b"abcde\n", b"fg"),  # the newline is the last byte allowed
-    (7, b"abcde\n", b"fg"),  # the line is shorter than the limit
-    (100, b"abcde\n", b"fg"),
-    (0, b"", b"abcde\n"),
-])
+@pytest.mark.parametrize(
+    ("limit", "first", "rest"),
+    [
+        (3, b"abc", b"de\n"),  # the limit falls in the second piece
+        (5, b"abcde", b"\n"),  # just before the newline
+        (6, b"abcde\n", b"fg"),  # the newline is the last byte allowed
+        (7, b"abcde\n", b"fg"),  # the line is shorter than the limit
+        (100, b"abcde\n", b"fg"),
+        (0, b"", b"abcde\n"),
+    ],
+)
 def test_readline_with_a_limit_across_pieces(limit: int, first: bytes, rest: bytes) -> None:
     queue = [b"g", b"de\nf", b"c", b"ab"]
     body = InputStream(lambda: queue.pop() if queue else b"")

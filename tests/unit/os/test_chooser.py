@@ -11,15 +11,19 @@ from beemo.os import SelectPoller, create_poller, poller_name
 LINUX = sys.platform == "linux"
 
 
-@pytest.mark.parametrize(("requested", "env", "expected"), [
-    ("auto", None, "epoll" if LINUX else "select"),
-    ("auto", "", "epoll" if LINUX else "select"),
-    ("auto", "select", "select"),
-    ("select", "epoll", "select"),  # an explicit choice beats the environment
-    ("auto", "auto", "epoll" if LINUX else "select"),
-])
-def test_poller_name(requested: str, env: str | None, expected: str,
-                     monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("requested", "env", "expected"),
+    [
+        ("auto", None, "epoll" if LINUX else "select"),
+        ("auto", "", "epoll" if LINUX else "select"),
+        ("auto", "select", "select"),
+        ("select", "epoll", "select"),  # an explicit choice beats the environment
+        ("auto", "auto", "epoll" if LINUX else "select"),
+    ],
+)
+def test_poller_name(
+    requested: str, env: str | None, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if env is None:
         monkeypatch.delenv("BEEMO_POLLER", raising=False)
     else:
@@ -28,8 +32,9 @@ def test_poller_name(requested: str, env: str | None, expected: str,
 
 
 @pytest.mark.parametrize(("requested", "env"), [("kqueue", None), ("auto", "iocp")])
-def test_unknown_pollers_are_refused(requested: str, env: str | None,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_pollers_are_refused(
+    requested: str, env: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("BEEMO_POLLER", raising=False)
     if env is not None:
         monkeypatch.setenv("BEEMO_POLLER", env)

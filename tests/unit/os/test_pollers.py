@@ -50,8 +50,9 @@ def pairs() -> Iterator[Pairs]:
         sock.close()
 
 
-def ready(poller: Poller, known: set[int], timeout: float = 2.0,
-          max_events: int = 64) -> dict[int, int]:
+def ready(
+    poller: Poller, known: set[int], timeout: float = 2.0, max_events: int = 64
+) -> dict[int, int]:
     """One poll, keeping only the fds the test registered (a wakeup fd may come too)."""
     return {fd: bits for fd, bits in poller.poll(timeout, max_events) if fd in known}
 
@@ -147,8 +148,9 @@ def test_max_events_is_respected(poller: Poller, pairs: Pairs) -> None:
 
 
 @pytest.mark.parametrize("threads", [2, 4])
-def test_threads_sharing_a_poller_never_get_the_same_event(poller: Poller, pairs: Pairs,
-                                                            threads: int) -> None:
+def test_threads_sharing_a_poller_never_get_the_same_event(
+    poller: Poller, pairs: Pairs, threads: int
+) -> None:
     sockets = [pairs() for _ in range(40)]
     known = {a.fileno() for a, _ in sockets}
     got: list[list[int]] = [[] for _ in range(threads)]

@@ -44,9 +44,16 @@ def _pairs(pairs: list[list[str]]) -> list[tuple[bytes, bytes]]:
 def _messages(requests: list[dict[str, Any]]) -> tuple[Message, ...]:
     messages: list[Message] = []
     for request in requests:
-        messages.append(RequestHead(request["method"], _bytes(request["target"]),
-                                    request["http_version"], _pairs(request["headers"]),
-                                    request["keep_alive"], request["expect_continue"]))
+        messages.append(
+            RequestHead(
+                request["method"],
+                _bytes(request["target"]),
+                request["http_version"],
+                _pairs(request["headers"]),
+                request["keep_alive"],
+                request["expect_continue"],
+            )
+        )
         if request["body"]:
             messages.append(Body(_bytes(request["body"])))
         messages.append(EndOfMessage(tuple(_pairs(request["trailers"]))))
@@ -62,12 +69,23 @@ def _load(kind: str) -> list[tuple[str, bytes, dict[str, Any]]]:
 
 
 def valid_cases() -> list[ValidCase]:
-    return [ValidCase(name, expect["description"], raw, Limits(**expect.get("limits", {})),
-                      _messages(expect["requests"]), not expect["requests"][-1]["keep_alive"])
-            for name, raw, expect in _load("valid")]
+    return [
+        ValidCase(
+            name,
+            expect["description"],
+            raw,
+            Limits(**expect.get("limits", {})),
+            _messages(expect["requests"]),
+            not expect["requests"][-1]["keep_alive"],
+        )
+        for name, raw, expect in _load("valid")
+    ]
 
 
 def invalid_cases() -> list[InvalidCase]:
-    return [InvalidCase(name, expect["description"], raw, Limits(**expect.get("limits", {})),
-                        expect["status"])
-            for name, raw, expect in _load("invalid")]
+    return [
+        InvalidCase(
+            name, expect["description"], raw, Limits(**expect.get("limits", {})), expect["status"]
+        )
+        for name, raw, expect in _load("invalid")
+    ]

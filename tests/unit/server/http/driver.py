@@ -37,8 +37,11 @@ class Outcome:
 
 def respond(conn: HTTPConnection) -> bytes:
     """A complete 200 response with a 2-byte body of known length."""
-    return (conn.send_head("200 OK", [("Content-Type", "text/plain")], STAMP, body_length=2)
-            + conn.send_body(b"ok") + conn.send_end())
+    return (
+        conn.send_head("200 OK", [("Content-Type", "text/plain")], STAMP, body_length=2)
+        + conn.send_body(b"ok")
+        + conn.send_end()
+    )
 
 
 def joined(messages: list[Message]) -> tuple[Message, ...]:
@@ -89,7 +92,7 @@ def heads(messages: tuple[Message, ...]) -> list[RequestHead]:
 
 
 def byte_at_a_time(data: bytes) -> list[bytes]:
-    return [data[i:i + 1] for i in range(len(data))]
+    return [data[i : i + 1] for i in range(len(data))]
 
 
 def random_splits(data: bytes, seed: int, max_cuts: int = 8) -> list[bytes]:
@@ -109,5 +112,14 @@ def splittings(data: bytes, seeds: int = 20) -> Iterator[tuple[str, list[bytes]]
         yield f"seed {seed}", random_splits(data, seed)
 
 
-__all__ = ["STAMP", "Outcome", "byte_at_a_time", "drive", "heads", "joined", "random_splits",
-           "respond", "splittings"]
+__all__ = [
+    "STAMP",
+    "Outcome",
+    "byte_at_a_time",
+    "drive",
+    "heads",
+    "joined",
+    "random_splits",
+    "respond",
+    "splittings",
+]

@@ -173,10 +173,10 @@ def closed_between_requests() -> HTTPConnection:
     return conn
 
 
-@pytest.mark.parametrize("closed", [closed_by_the_response, closed_by_send_error,
-                                    closed_between_requests])
-def test_next_event_is_connection_closed_once_closing(
-        closed: Callable[[], HTTPConnection]) -> None:
+@pytest.mark.parametrize(
+    "closed", [closed_by_the_response, closed_by_send_error, closed_between_requests]
+)
+def test_next_event_is_connection_closed_once_closing(closed: Callable[[], HTTPConnection]) -> None:
     conn = closed()
     assert conn.next_interest() == CLOSE
     assert conn.next_event() is CONNECTION_CLOSED
@@ -271,11 +271,16 @@ def test_the_drain_count_restarts_with_each_request() -> None:
     assert conn.next_interest() == READ
 
 
-@pytest.mark.parametrize("rest", [b"zz\r\n", b"5\r\nhello\r\n6\r\nhello!\r\n0\r\n\r\n"],
-                         ids=["bad chunk", "over the body limit"])
+@pytest.mark.parametrize(
+    "rest",
+    [b"zz\r\n", b"5\r\nhello\r\n6\r\nhello!\r\n0\r\n\r\n"],
+    ids=["bad chunk", "over the body limit"],
+)
 def test_an_error_in_a_drained_body_closes_without_a_second_response(rest: bytes) -> None:
-    conn = fed(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
-               limits=Limits(request_body=10))
+    conn = fed(
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+        limits=Limits(request_body=10),
+    )
     head_of(conn)
     respond(conn)  # complete: nothing is left to answer on this connection
     conn.receive_data(rest)
@@ -335,8 +340,9 @@ def test_a_body_sent_anyway_after_the_continue_can_be_drained() -> None:
 # ---- responses through the connection ---------------------------------------------------------
 
 
-def responded(request: bytes, status: str, headers: list[tuple[str, str]],
-              body: list[bytes], **kwargs: object) -> tuple[HTTPConnection, bytes]:
+def responded(
+    request: bytes, status: str, headers: list[tuple[str, str]], body: list[bytes], **kwargs: object
+) -> tuple[HTTPConnection, bytes]:
     conn = fed(request)
     head_of(conn)
     assert type(conn.next_event()) is EndOfMessage
@@ -346,11 +352,15 @@ def responded(request: bytes, status: str, headers: list[tuple[str, str]],
 
 
 def test_chunked_framing_bytes_are_exact() -> None:
-    conn, out = responded(GET, "200 OK", [("Content-Type", "text/plain")],
-                          [b"hello", b"", b"0123456789abcdef"])
-    assert out == (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + STAMP.encode()
-                   + b"transfer-encoding: chunked\r\n\r\n"
-                   b"5\r\nhello\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n")
+    conn, out = responded(
+        GET, "200 OK", [("Content-Type", "text/plain")], [b"hello", b"", b"0123456789abcdef"]
+    )
+    assert out == (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+        + STAMP.encode()
+        + b"transfer-encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n"
+    )
     assert conn.next_interest() == READ
 
 

@@ -28,7 +28,9 @@ CHUNKED = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 def post_head(length: int, *fields: bytes) -> bytes:
     return b"POST / HTTP/1.1\r\nHost: a\r\n%sContent-Length: %d\r\n\r\n" % (
-        b"".join(field + b"\r\n" for field in fields), length)
+        b"".join(field + b"\r\n" for field in fields),
+        length,
+    )
 
 
 def handling(*chunks: bytes, limits: Limits | None = None) -> HTTPConnection:
@@ -69,13 +71,16 @@ RESPONSES = [
 @pytest.mark.parametrize(("request_", "status", "headers", "body"), RESPONSES)
 @pytest.mark.parametrize("close", [False, True])
 def test_send_response_is_send_head_body_and_end_in_one(
-        request_: bytes, status: str, headers: list[tuple[str, str]], body: bytes,
-        close: bool) -> None:
+    request_: bytes, status: str, headers: list[tuple[str, str]], body: bytes, close: bool
+) -> None:
     one = received(request_)
     whole = one.send_response(status, headers, STAMP, close, body)
     three = received(request_)
-    parts = (three.send_head(status, headers, STAMP, close, len(body)) + three.send_body(body)
-             + three.send_end())
+    parts = (
+        three.send_head(status, headers, STAMP, close, len(body))
+        + three.send_body(body)
+        + three.send_end()
+    )
     assert whole == parts
     assert (one.phase, one.next_interest()) == (three.phase, three.next_interest())
 
@@ -83,7 +88,8 @@ def test_send_response_is_send_head_body_and_end_in_one(
 def test_send_response_bytes() -> None:
     conn = received(GET)
     assert conn.send_response("200 OK", [("X-A", "1")], STAMP, False, b"hello") == (
-        b"HTTP/1.1 200 OK\r\nX-A: 1\r\n" + STAMP.encode() + b"content-length: 5\r\n\r\nhello")
+        b"HTTP/1.1 200 OK\r\nX-A: 1\r\n" + STAMP.encode() + b"content-length: 5\r\n\r\nhello"
+    )
     assert conn.phase is Phase.AWAIT_REQUEST and conn.next_interest() == READ
     conn.receive_data(GET2)
     assert type(head := conn.next_event()) is RequestHead and head.target == b"/2"
@@ -138,14 +144,16 @@ def test_send_response_twice_is_a_state_error() -> None:
 
 
 def announced_close(out: bytes) -> bool:
-    head = out[:out.index(b"\r\n\r\n") + 4]
+    head = out[: out.index(b"\r\n\r\n") + 4]
     return head.endswith(b"connection: close\r\n\r\n")
 
 
-@pytest.mark.parametrize(("length", "closes"), [(0, False), (DRAIN_LIMIT, False),
-                                                (DRAIN_LIMIT + 1, True)])
+@pytest.mark.parametrize(
+    ("length", "closes"), [(0, False), (DRAIN_LIMIT, False), (DRAIN_LIMIT + 1, True)]
+)
 def test_an_unread_content_length_body_over_the_drain_limit_announces_close(
-        length: int, closes: bool) -> None:
+    length: int, closes: bool
+) -> None:
     conn = handling(post_head(length) + b"x" * min(length, 10))
     out = conn.send_response("200 OK", [], STAMP, False, b"ok")
     assert announced_close(out) is closes
@@ -286,16 +294,20 @@ def test_a_body_over_the_limit_while_the_app_reads_it_is_413() -> None:
 
 
 def test_a_body_over_the_limit_after_the_response_closes_without_raising() -> None:
-    conn = handling(post_head(0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked"),
-                    limits=Limits(request_body=8))
+    conn = handling(
+        post_head(0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked"),
+        limits=Limits(request_body=8),
+    )
     respond(conn)
     conn.receive_data(chunk(b"123456789"))
     assert conn.next_event() is CONNECTION_CLOSED
 
 
-@pytest.mark.parametrize("bad", [b"\x00garbage\r\n\r\n", b"GET / HTTP/1.1\r\n\r\n",
-                                 b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"],
-                         ids=["garbage", "no host", "version"])
+@pytest.mark.parametrize(
+    "bad",
+    [b"\x00garbage\r\n\r\n", b"GET / HTTP/1.1\r\n\r\n", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"],
+    ids=["garbage", "no host", "version"],
+)
 def test_a_valid_request_is_served_before_the_error_after_it(bad: bytes) -> None:
     assert drive([GET + bad]) == drive([GET, bad])
 

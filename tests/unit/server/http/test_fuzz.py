@@ -17,24 +17,77 @@ from tests.unit.server.http.driver import Outcome, drive, random_splits
 
 STATUSES = {400, 413, 414, 417, 431, 501, 505}
 SMALL = Limits(request_line=64, request_fields=4, request_field_size=40)
-CORPUS = [case.raw for case in valid_cases()] + [case.raw for case in invalid_cases()
-                                                 if len(case.raw) < 2000]
-TOKENS = [b"GET", b"POST", b"HEAD", b"PUT", b"FOO", b" ", b"/", b"/a?b=c", b"*", b"HTTP/1.1",
-          b"HTTP/1.0", b"HTTP/2.0", b"\r\n", b"\r\n\r\n", b"\n", b"\r", b":", b": ", b"Host",
-          b"Content-Length", b"Transfer-Encoding", b"chunked", b"Connection", b"close",
-          b"keep-alive", b"Expect", b"100-continue", b"Upgrade", b"0", b"5", b"a", b"ff", b";x=y",
-          b"\x00", b"\x7f", b"\xff", b"\t", b",", b"12345", b"-1", b"hello"]
+CORPUS = [case.raw for case in valid_cases()] + [
+    case.raw for case in invalid_cases() if len(case.raw) < 2000
+]
+TOKENS = [
+    b"GET",
+    b"POST",
+    b"HEAD",
+    b"PUT",
+    b"FOO",
+    b" ",
+    b"/",
+    b"/a?b=c",
+    b"*",
+    b"HTTP/1.1",
+    b"HTTP/1.0",
+    b"HTTP/2.0",
+    b"\r\n",
+    b"\r\n\r\n",
+    b"\n",
+    b"\r",
+    b":",
+    b": ",
+    b"Host",
+    b"Content-Length",
+    b"Transfer-Encoding",
+    b"chunked",
+    b"Connection",
+    b"close",
+    b"keep-alive",
+    b"Expect",
+    b"100-continue",
+    b"Upgrade",
+    b"0",
+    b"5",
+    b"a",
+    b"ff",
+    b";x=y",
+    b"\x00",
+    b"\x7f",
+    b"\xff",
+    b"\t",
+    b",",
+    b"12345",
+    b"-1",
+    b"hello",
+]
 METHODS = [b"GET", b"POST"] * 4 + [b"HEAD", b"PUT", b"OPTIONS", b"FOO"]
 TARGETS = [b"/", b"/a?b=c", b"*", b"http://h/x", b"/%00", b"/" + b"x" * 70]
 VERSIONS = [b"HTTP/1.1"] * 8 + [b"HTTP/1.0"] * 3 + [b"HTTP/2.0"]
 FIELDS = [
-    b"Content-Length: 5\r\n", b"Content-Length: 0\r\n", b"Content-Length: 99\r\n",
-    b"Transfer-Encoding: chunked\r\n", b"Transfer-Encoding: gzip\r\n",
-    b"Connection: close\r\n", b"Connection: keep-alive\r\n", b"Expect: 100-continue\r\n",
-    b"Expect: x\r\n", b"Upgrade: h2c\r\n", b"X-Long: " + b"v" * 50 + b"\r\n", b"Cookie: a=b\r\n",
+    b"Content-Length: 5\r\n",
+    b"Content-Length: 0\r\n",
+    b"Content-Length: 99\r\n",
+    b"Transfer-Encoding: chunked\r\n",
+    b"Transfer-Encoding: gzip\r\n",
+    b"Connection: close\r\n",
+    b"Connection: keep-alive\r\n",
+    b"Expect: 100-continue\r\n",
+    b"Expect: x\r\n",
+    b"Upgrade: h2c\r\n",
+    b"X-Long: " + b"v" * 50 + b"\r\n",
+    b"Cookie: a=b\r\n",
 ]
-BODIES = [b""] * 3 + [b"hello", b"5\r\nhello\r\n0\r\n\r\n", b"3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n",
-          b"zz\r\n", b"0\r\n\r\n", b"x" * 99]
+BODIES = [b""] * 3 + [
+    b"hello",
+    b"5\r\nhello\r\n0\r\n\r\n",
+    b"3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+    b"zz\r\n",
+    b"0\r\n\r\n",
+    b"x" * 99,
+]
 
 
 def mutate(rng: random.Random, data: bytes) -> bytes:
@@ -47,9 +100,9 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
             case 1:
                 buffer[where:where] = rng.choice(TOKENS)
             case 2:
-                del buffer[where:where + rng.randint(1, 8)]
+                del buffer[where : where + rng.randint(1, 8)]
             case 3:
-                buffer[where:where] = buffer[where:where + rng.randint(1, 40)]
+                buffer[where:where] = buffer[where : where + rng.randint(1, 40)]
             case 4:
                 buffer[where:where] = rng.choice(CORPUS)
             case _:

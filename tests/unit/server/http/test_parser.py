@@ -54,8 +54,11 @@ def test_field_count_limit(count: int, status: int | None) -> None:
 
 @pytest.mark.parametrize(("count", "status"), [(5, None), (6, 431)])
 def test_trailer_count_limit(count: int, status: int | None) -> None:
-    data = (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
-            + b"".join(b"T-%d: v\r\n" % i for i in range(count)) + b"\r\n")
+    data = (
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+        + b"".join(b"T-%d: v\r\n" % i for i in range(count))
+        + b"\r\n"
+    )
     assert status_of([data], SMALL) == status
 
 
@@ -79,14 +82,21 @@ def test_head_size_bound_with_small_limits() -> None:
     assert status_of(byte_at_a_time(get(fields=b"")[:-2] + b"X: " + b"a" * 400), SMALL) == 431
 
 
-BODY_FOLLOWED = (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000
-                 + b"GET /next HTTP/1.1\r\n")
+BODY_FOLLOWED = (
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n"
+    + b"x" * 1000
+    + b"GET /next HTTP/1.1\r\n"
+)
 
 
-@pytest.mark.parametrize("chunks", [
-    [BODY_FOLLOWED],
-    [BODY_FOLLOWED[:60], BODY_FOLLOWED[60:]],
-], ids=["one chunk", "head, then body and next head"])
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [BODY_FOLLOWED],
+        [BODY_FOLLOWED[:60], BODY_FOLLOWED[60:]],
+    ],
+    ids=["one chunk", "head, then body and next head"],
+)
 def test_body_bytes_do_not_count_toward_the_next_head(chunks: list[bytes]) -> None:
     outcome = drive(chunks, SMALL)
     assert outcome.status is None
@@ -148,13 +158,14 @@ def test_a_callback_failing_otherwise_is_a_400() -> None:
 
 # ---- the HTTP version: read off the request line, or from llhttp ----------------------------
 
-PIPELINE = (b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\nX: HTTP/1.1\r\n\r\n"
-            b"GET /HTTP/1.0 HTTP/1.1\r\nHost: a\r\n\r\n"
-            b"\r\nGET /c HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"  # after an empty line
-            b"POST /d HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
-            b"GET /e HTTP/1.1\r\nHost: HTTP/1.0\r\n\r\n")
-VERSIONS = [(b"/a", "1.0"), (b"/HTTP/1.0", "1.1"), (b"/c", "1.0"), (b"/d", "1.1"),
-            (b"/e", "1.1")]
+PIPELINE = (
+    b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\nX: HTTP/1.1\r\n\r\n"
+    b"GET /HTTP/1.0 HTTP/1.1\r\nHost: a\r\n\r\n"
+    b"\r\nGET /c HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"  # after an empty line
+    b"POST /d HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+    b"GET /e HTTP/1.1\r\nHost: HTTP/1.0\r\n\r\n"
+)
+VERSIONS = [(b"/a", "1.0"), (b"/HTTP/1.0", "1.1"), (b"/c", "1.0"), (b"/d", "1.1"), (b"/e", "1.1")]
 
 
 def cut_at(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -165,15 +176,20 @@ def cut_at(data: bytes, cuts: list[int]) -> list[bytes]:
 HEAD_ENDS = [i for i in range(len(PIPELINE)) if PIPELINE.startswith(b"\r\n\r\n", i)]
 
 
-@pytest.mark.parametrize("chunks", [
-    [PIPELINE],  # the first head is read off the chunk, the others come from llhttp
-    byte_at_a_time(PIPELINE),  # no head is whole in its first chunk
-    cut_at(PIPELINE, [end + 2 for end in HEAD_ENDS]),  # heads cut just before their end
-    cut_at(PIPELINE, [end + 4 for end in HEAD_ENDS]),  # each message starts a chunk
-    *[random_splits(PIPELINE, seed) for seed in range(10)],
-], ids=lambda chunks: f"{len(chunks)} chunks")
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [PIPELINE],  # the first head is read off the chunk, the others come from llhttp
+        byte_at_a_time(PIPELINE),  # no head is whole in its first chunk
+        cut_at(PIPELINE, [end + 2 for end in HEAD_ENDS]),  # heads cut just before their end
+        cut_at(PIPELINE, [end + 4 for end in HEAD_ENDS]),  # each message starts a chunk
+        *[random_splits(PIPELINE, seed) for seed in range(10)],
+    ],
+    ids=lambda chunks: f"{len(chunks)} chunks",
+)
 def test_the_http_version_is_the_request_lines_however_the_bytes_arrive(
-        chunks: list[bytes]) -> None:
+    chunks: list[bytes],
+) -> None:
     assert b"".join(chunks) == PIPELINE
     outcome = drive(chunks)
     assert outcome.status is None
@@ -200,32 +216,42 @@ def test_a_head_that_began_inside_a_chunk_is_still_bounded() -> None:
     assert outcome.status == 431
     assert [head.target for head in heads(outcome.messages)] == [b"/"]
     # The same bytes within the bound are a valid second request.
-    assert drive([get() + b"GET /2 HTTP/1.1\r\nX: ", b"a" * 40, b"\r\nHost: a\r\n\r\n"],
-                 SMALL).status is None
+    assert (
+        drive([get() + b"GET /2 HTTP/1.1\r\nX: ", b"a" * 40, b"\r\nHost: a\r\n\r\n"], SMALL).status
+        is None
+    )
 
 
-@pytest.mark.parametrize(("first", "rest", "status"), [
-    (b"PO", b"SX / HTTP/1.1\r\nHost: a\r\n\r\n", 501),  # "POSX": a token, so unknown: 501
-    (b"PO", b"S\x01 / HTTP/1.1\r\nHost: a\r\n\r\n", 400),  # not a token: 400
-    (b"M-SEA", b"RCHX / HTTP/1.1\r\nHost: a\r\n\r\n", 501),
-])
+@pytest.mark.parametrize(
+    ("first", "rest", "status"),
+    [
+        (b"PO", b"SX / HTTP/1.1\r\nHost: a\r\n\r\n", 501),  # "POSX": a token, so unknown: 501
+        (b"PO", b"S\x01 / HTTP/1.1\r\nHost: a\r\n\r\n", 400),  # not a token: 400
+        (b"M-SEA", b"RCHX / HTTP/1.1\r\nHost: a\r\n\r\n", 501),
+    ],
+)
 def test_an_unknown_method_is_judged_from_the_message_start_across_chunks(
-        first: bytes, rest: bytes, status: int) -> None:
+    first: bytes, rest: bytes, status: int
+) -> None:
     assert status_of([first, rest]) == status
     assert status_of(byte_at_a_time(first + rest)) == status
     assert status_of([first + rest]) == status
     assert status_of([get(), first, rest]) == status  # after a request in its own chunk
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "KNOWN LIMITATION: an unknown method pipelined in the chunk where the previous request ended is 400, "
-    "but 501 when the same bytes arrive in another split (its start is unknown, parser.py "
-    "feed sets start=None and _track_head sets _start=None; a later chunk is then judged "
-    "alone): the status depends on how TCP cut the bytes"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "KNOWN LIMITATION: an unknown method pipelined in the chunk where the previous request ended is 400, "
+        "but 501 when the same bytes arrive in another split (its start is unknown, parser.py "
+        "feed sets start=None and _track_head sets _start=None; a later chunk is then judged "
+        "alone): the status depends on how TCP cut the bytes"
+    ),
+)
 @pytest.mark.parametrize("cut", [None, 3], ids=["one chunk", "cut after POS"])
 def test_an_unknown_pipelined_method_is_501_however_the_bytes_arrive(cut: int | None) -> None:
     data = get() + b"POS / HTTP/1.1\r\nHost: a\r\n\r\n"
-    assert status_of([get(), data[len(get()):]]) == 501  # the reference split
+    assert status_of([get(), data[len(get()) :]]) == 501  # the reference split
     end = len(get()) + cut if cut is not None else len(data)
     assert status_of([data[:end], data[end:]] if cut is not None else [data]) == 501
 
@@ -237,11 +263,19 @@ def post_te(value: bytes, version: bytes = b"HTTP/1.1") -> bytes:
     return b"POST / %s\r\nHost: a\r\nTransfer-Encoding: %s\r\n\r\n0\r\n\r\n" % (version, value)
 
 
-@pytest.mark.parametrize(("value", "status"), [
-    (b"chunked", None), (b"Chunked", None),
-    (b"gzip, chunked", 501), (b"GZIP , Chunked", 501), (b"deflate,chunked", 501),
-    (b"gzip", 400), (b"identity", 400), (b"chunked, gzip", 400),
-])
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        (b"chunked", None),
+        (b"Chunked", None),
+        (b"gzip, chunked", 501),
+        (b"GZIP , Chunked", 501),
+        (b"deflate,chunked", 501),
+        (b"gzip", 400),
+        (b"identity", 400),
+        (b"chunked, gzip", 400),
+    ],
+)
 def test_transfer_codings(value: bytes, status: int | None) -> None:
     """chunked must be the final coding (400); another coding before it is not implemented."""
     assert status_of([post_te(value)]) == status
@@ -261,8 +295,10 @@ def test_transfer_encoding_in_http10_is_400(value: bytes) -> None:
 
 
 def test_transfer_codings_on_two_lines_are_judged_together() -> None:
-    data = (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    data = (
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    )
     assert status_of([data]) == status_of([post_te(b"gzip, chunked")]) == 501
 
 
@@ -299,8 +335,11 @@ def post_length(size: int) -> bytes:
 
 
 def post_chunked(*sizes: int) -> bytes:
-    return (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-            + b"".join(b"%x\r\n%s\r\n" % (size, b"c" * size) for size in sizes) + b"0\r\n\r\n")
+    return (
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"".join(b"%x\r\n%s\r\n" % (size, b"c" * size) for size in sizes)
+        + b"0\r\n\r\n"
+    )
 
 
 @pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytes"])
@@ -308,7 +347,7 @@ def test_a_content_length_over_the_body_limit_is_413_before_the_head(bytewise: b
     data = post_length(11)
     outcome = drive(byte_at_a_time(data) if bytewise else [data], LIMITED)
     assert outcome.status == 413 and outcome.messages == ()  # nothing reached the app
-    head_only = data[:data.index(b"\r\n\r\n") + 4]  # refused before any body byte came
+    head_only = data[: data.index(b"\r\n\r\n") + 4]  # refused before any body byte came
     assert drive([head_only], LIMITED).status == 413
 
 

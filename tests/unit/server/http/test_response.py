@@ -12,12 +12,25 @@ from tests.unit.server.http.driver import STAMP
 DATE = "Thu, 01 Jan 2026 00:00:00 GMT"
 
 
-def render(status: str = "200 OK", headers: list[tuple[str, str]] | None = None, *,
-           head_request: bool = False, http10: bool = False, keep_alive: bool = True,
-           stamp: str = STAMP, body_length: int = -1) -> tuple[bytes, Framing, int, bool]:
+def render(
+    status: str = "200 OK",
+    headers: list[tuple[str, str]] | None = None,
+    *,
+    head_request: bool = False,
+    http10: bool = False,
+    keep_alive: bool = True,
+    stamp: str = STAMP,
+    body_length: int = -1,
+) -> tuple[bytes, Framing, int, bool]:
     data, framing, length, reusable = render_head(
-        status, headers or [], head_request=head_request, http10=http10, keep_alive=keep_alive,
-        stamp=stamp, body_length=body_length)
+        status,
+        headers or [],
+        head_request=head_request,
+        http10=http10,
+        keep_alive=keep_alive,
+        stamp=stamp,
+        body_length=body_length,
+    )
     return data, framing, length, reusable
 
 
@@ -29,18 +42,41 @@ def lines(data: bytes) -> list[bytes]:
 # ---- status ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("status", "code"), [
-    ("200 OK", 200), ("404 Not Found", 404), ("599 Whatever", 599),
-    ("200", 200), ("204 ", 204), ("418 I'm a teapot", 418),
-])
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        ("200 OK", 200),
+        ("404 Not Found", 404),
+        ("599 Whatever", 599),
+        ("200", 200),
+        ("204 ", 204),
+        ("418 I'm a teapot", 418),
+    ],
+)
 def test_status_code(status: str, code: int) -> None:
     assert status_code(status) == code
 
 
-@pytest.mark.parametrize("status", [
-    "", "OK", "20", "20 OK", "2000 OK", "200OK", "099 Too Low", "000 Zero", "abc OK",
-    " 200 OK", "-20 OK", "2x0 OK", b"200 OK", 200, None,
-])
+@pytest.mark.parametrize(
+    "status",
+    [
+        "",
+        "OK",
+        "20",
+        "20 OK",
+        "2000 OK",
+        "200OK",
+        "099 Too Low",
+        "000 Zero",
+        "abc OK",
+        " 200 OK",
+        "-20 OK",
+        "2x0 OK",
+        b"200 OK",
+        200,
+        None,
+    ],
+)
 def test_malformed_status(status: object) -> None:
     with pytest.raises(AppProtocolError):
         status_code(status)  # type: ignore[arg-type]
@@ -58,8 +94,9 @@ def test_status_above_599() -> None:
         status_code("600 Custom")
 
 
-@pytest.mark.parametrize("status", ["200 OK\r\nSet-Cookie: a=b", "200 OK\n", "200 OK\r",
-                                    "200 OK\r\n\r\n<html>"])
+@pytest.mark.parametrize(
+    "status", ["200 OK\r\nSet-Cookie: a=b", "200 OK\n", "200 OK\r", "200 OK\r\n\r\n<html>"]
+)
 def test_cr_or_lf_in_the_status_is_refused(status: str) -> None:
     with pytest.raises(AppProtocolError):
         render(status)
@@ -76,8 +113,25 @@ def test_non_latin1_status_is_refused() -> None:
 # ---- header names and values ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["", "X Y", "X:Y", "X\r\nY", "X\n", "X\r", "(x)", "X\x00",
-                                  "caf\xe9", "X/Y", '"X"', b"X-Bytes", None, 5])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "X Y",
+        "X:Y",
+        "X\r\nY",
+        "X\n",
+        "X\r",
+        "(x)",
+        "X\x00",
+        "caf\xe9",
+        "X/Y",
+        '"X"',
+        b"X-Bytes",
+        None,
+        5,
+    ],
+)
 def test_invalid_header_names_are_refused(name: object) -> None:
     with pytest.raises(AppProtocolError):
         render(headers=[(name, "v")])  # type: ignore[list-item]
@@ -88,8 +142,10 @@ def test_every_token_character_is_a_valid_name() -> None:
     assert f"{name}: v\r\n".encode() in render(headers=[(name, "v")])[0]
 
 
-@pytest.mark.parametrize("value", ["a\r\nSet-Cookie: x=y", "a\nb", "a\rb", "\r\n", "a\r\n\r\nb",
-                                   "x\r\n\r\nHTTP/1.1 200 OK"])
+@pytest.mark.parametrize(
+    "value",
+    ["a\r\nSet-Cookie: x=y", "a\nb", "a\rb", "\r\n", "a\r\n\r\nb", "x\r\n\r\nHTTP/1.1 200 OK"],
+)
 @pytest.mark.parametrize("name", ["X-Custom", "Date", "Server", "Content-Type", "Location"])
 def test_cr_or_lf_in_a_header_value_is_refused(name: str, value: str) -> None:
     with pytest.raises(AppProtocolError):
@@ -107,8 +163,9 @@ def test_latin1_values_and_tabs_pass() -> None:
     assert b"X-A: caf\xe9\r\n" in data and b"X-B: a\tb\r\n" in data and b"X-C: \r\n" in data
 
 
-@pytest.mark.parametrize("header", [("Content-Type", b"text/plain"), ("X-Count", 5),
-                                    ("Content-Length", 5)])
+@pytest.mark.parametrize(
+    "header", [("Content-Type", b"text/plain"), ("X-Count", 5), ("Content-Length", 5)]
+)
 def test_non_str_header_values_are_refused(header: tuple[str, object]) -> None:
     with pytest.raises(AppProtocolError):
         render(headers=[header])  # type: ignore[list-item]
@@ -119,8 +176,11 @@ def test_non_str_header_values_are_refused(header: tuple[str, object]) -> None:
 
 def test_chunked_by_default_for_http11() -> None:
     data, framing, length, reusable = render(headers=[("Content-Type", "text/plain")])
-    assert data == (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + STAMP.encode()
-                    + b"transfer-encoding: chunked\r\n\r\n")
+    assert data == (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+        + STAMP.encode()
+        + b"transfer-encoding: chunked\r\n\r\n"
+    )
     assert (framing, length, reusable) == (Framing.CHUNKED, -1, True)
 
 
@@ -146,8 +206,9 @@ def test_app_content_length_must_match_the_whole_body() -> None:
     with pytest.raises(AppProtocolError, match="does not match"):
         render(headers=[("Content-Length", "3")], body_length=9)
     # HEAD: the app may declare the length of the body it would have sent.
-    _, framing, length, _ = render(headers=[("Content-Length", "3")], head_request=True,
-                                   body_length=0)
+    _, framing, length, _ = render(
+        headers=[("Content-Length", "3")], head_request=True, body_length=0
+    )
     assert (framing, length) == (Framing.NONE, 3)
 
 
@@ -157,8 +218,9 @@ def test_equal_content_lengths_are_accepted_different_ones_refused() -> None:
         render(headers=[("Content-Length", "3"), ("Content-Length", "4")])
 
 
-@pytest.mark.parametrize("value", ["", "-1", "abc", " 5", "5 ", "+5", "1.0", "0x10", "\u0665",
-                                   "\xb2", "1_000"])
+@pytest.mark.parametrize(
+    "value", ["", "-1", "abc", " 5", "5 ", "+5", "1.0", "0x10", "\u0665", "\xb2", "1_000"]
+)
 def test_invalid_content_length_is_refused(value: str) -> None:
     with pytest.raises(AppProtocolError):
         render(headers=[("Content-Length", value)])
@@ -169,7 +231,8 @@ def test_app_transfer_encoding_is_dropped(value: str) -> None:
     data, framing, _, _ = render(headers=[("Transfer-Encoding", value)])
     assert data.lower().count(b"transfer-encoding") == 1
     assert b"transfer-encoding: chunked\r\n" in data and value.encode() not in data.replace(
-        b"transfer-encoding: chunked", b"")
+        b"transfer-encoding: chunked", b""
+    )
     assert framing is Framing.CHUNKED
     data, framing, _, _ = render(headers=[("Transfer-Encoding", value), ("Content-Length", "2")])
     assert b"transfer-encoding" not in data.lower() and framing is Framing.LENGTH
@@ -210,8 +273,7 @@ def test_statuses_without_a_body(status: str, http10: bool) -> None:
 
 
 def test_head_keeps_the_app_headers_and_sends_no_body() -> None:
-    data, framing, length, reusable = render(headers=[("Content-Length", "100")],
-                                             head_request=True)
+    data, framing, length, reusable = render(headers=[("Content-Length", "100")], head_request=True)
     assert data == b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n" + STAMP.encode() + b"\r\n"
     assert framing is Framing.NONE and reusable
     data, framing, _, _ = render(head_request=True, body_length=5)
@@ -244,8 +306,13 @@ def test_request_without_keep_alive_closes() -> None:
 
 def test_the_stamp_follows_the_app_headers() -> None:
     data = render(headers=[("X-A", "1")], body_length=0)[0]
-    assert lines(data) == [b"HTTP/1.1 200 OK", b"X-A: 1", f"date: {DATE}".encode(),
-                           b"server: beemo", b"content-length: 0"]
+    assert lines(data) == [
+        b"HTTP/1.1 200 OK",
+        b"X-A: 1",
+        f"date: {DATE}".encode(),
+        b"server: beemo",
+        b"content-length: 0",
+    ]
 
 
 @pytest.mark.parametrize("name", ["Date", "date", "DATE"])
@@ -273,8 +340,10 @@ def test_an_app_date_and_server_replace_the_whole_stamp() -> None:
 def test_render_error() -> None:
     assert render_error(400, "Bad Request: bad chunk", STAMP) == (
         b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
-        b"content-length: 23\r\nconnection: close\r\n" + STAMP.encode()
-        + b"\r\nBad Request: bad chunk\n")
+        b"content-length: 23\r\nconnection: close\r\n"
+        + STAMP.encode()
+        + b"\r\nBad Request: bad chunk\n"
+    )
 
 
 @pytest.mark.parametrize("status", [400, 413, 414, 417, 431, 500, 501, 505])
@@ -289,7 +358,7 @@ def test_render_error_statuses(status: int) -> None:
 def test_the_header_name_cache_is_bounded() -> None:
     names = [f"X-Bounded-{i}" for i in range(5000)]  # more than the cache holds
     for start in range(0, len(names), 500):
-        batch = [(name, "v") for name in names[start:start + 500]]
+        batch = [(name, "v") for name in names[start : start + 500]]
         assert render(headers=batch)[0].count(b": v\r\n") == 500
     assert response_module._NAME_CACHE_MAX < len(names)
     assert len(response_module._NAME_CACHE) <= response_module._NAME_CACHE_MAX
@@ -306,8 +375,12 @@ def test_a_cached_block_renders_the_same_bytes_and_framing() -> None:
     headers = [("X-Cache-Same", "1"), ("Content-Length", "4")]
     first = render(headers=headers)
     assert render(headers=list(headers)) == first  # an equal list: a hit
-    assert first == (b"HTTP/1.1 200 OK\r\nX-Cache-Same: 1\r\nContent-Length: 4\r\n"
-                     + STAMP.encode() + b"\r\n", Framing.LENGTH, 4, True)
+    assert first == (
+        b"HTTP/1.1 200 OK\r\nX-Cache-Same: 1\r\nContent-Length: 4\r\n" + STAMP.encode() + b"\r\n",
+        Framing.LENGTH,
+        4,
+        True,
+    )
 
 
 def test_a_cached_block_still_takes_the_per_response_arguments() -> None:
@@ -338,18 +411,23 @@ def test_a_bad_block_is_refused_every_time() -> None:
             render(headers=headers)
 
 
-@pytest.mark.parametrize("headers", [
-    [("X-Unhashable", ["v"])],  # a list value
-    [["X-Unhashable", "v"]],  # a list instead of a tuple
-    [("X-Unhashable", "v"), {"X": "y"}],
-], ids=["list value", "list header", "dict header"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("X-Unhashable", ["v"])],  # a list value
+        [["X-Unhashable", "v"]],  # a list instead of a tuple
+        [("X-Unhashable", "v"), {"X": "y"}],
+    ],
+    ids=["list value", "list header", "dict header"],
+)
 def test_unhashable_headers_are_refused_as_app_errors(headers: list[object]) -> None:
     with pytest.raises(AppProtocolError):
         render(headers=headers)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("headers", [None, {"X-Not-A-List": "1"}, "X-Not-A-List: 1"],
-                         ids=["None", "dict", "str"])
+@pytest.mark.parametrize(
+    "headers", [None, {"X-Not-A-List": "1"}, "X-Not-A-List: 1"], ids=["None", "dict", "str"]
+)
 def test_headers_that_are_not_a_list_are_refused(headers: object) -> None:
     with pytest.raises(AppProtocolError, match="must be a list"):
         render_head("200 OK", headers, False, False, True, STAMP)  # type: ignore[arg-type]
@@ -362,8 +440,11 @@ def test_a_tuple_of_headers_renders_like_a_list() -> None:
     assert as_tuple == render_head("200 OK", [("X-A", "1")], False, False, True, STAMP)
 
 
-@pytest.mark.parametrize("header", [("X-A",), ("X-A", "1", "2"), "X-A: 1", b"X-A", None],
-                         ids=["1-tuple", "3-tuple", "str", "bytes", "None"])
+@pytest.mark.parametrize(
+    "header",
+    [("X-A",), ("X-A", "1", "2"), "X-A: 1", b"X-A", None],
+    ids=["1-tuple", "3-tuple", "str", "bytes", "None"],
+)
 def test_a_list_of_non_pairs_is_refused(header: object) -> None:
     with pytest.raises(AppProtocolError, match="tuple"):
         render(headers=[("X-Fine", "1"), header])  # type: ignore[list-item]
@@ -414,11 +495,18 @@ def test_an_app_stamp_header_is_merged_on_every_render(own: tuple[str, str]) -> 
     stamps = [STAMP, "date: Fri, 02 Jan 2026 00:00:00 GMT\r\nserver: beemo\r\n"]
     for stamp in stamps * 2:  # the second round hits the cache
         data = render(headers=headers, stamp=stamp, body_length=0)[0]
-        kept = [line for line in stamp.split("\r\n") if line
-                and not line.startswith(own[0].lower() + ":")]
-        assert lines(data) == [b"HTTP/1.1 200 OK", b"X-Merge: " + own[1].encode(),
-                               f"{own[0]}: {own[1]}".encode(), *map(str.encode, kept),
-                               b"content-length: 0"]
+        kept = [
+            line
+            for line in stamp.split("\r\n")
+            if line and not line.startswith(own[0].lower() + ":")
+        ]
+        assert lines(data) == [
+            b"HTTP/1.1 200 OK",
+            b"X-Merge: " + own[1].encode(),
+            f"{own[0]}: {own[1]}".encode(),
+            *map(str.encode, kept),
+            b"content-length: 0",
+        ]
 
 
 def test_a_header_that_only_starts_like_a_stamp_field_keeps_the_stamp() -> None:
@@ -431,7 +519,8 @@ def test_a_header_that_only_starts_like_a_stamp_field_keeps_the_stamp() -> None:
 
 @pytest.mark.parametrize(("declared", "body_length"), [("0", 1), ("5", 0), ("5", 4), ("5", 6)])
 def test_a_content_length_that_contradicts_the_whole_body_is_refused(
-        declared: str, body_length: int) -> None:
+    declared: str, body_length: int
+) -> None:
     with pytest.raises(AppProtocolError, match="does not match"):
         render(headers=[("Content-Length", declared)], body_length=body_length)
 
@@ -446,10 +535,12 @@ def test_no_body_statuses_do_not_check_the_length(status: str) -> None:
 def test_head_with_an_app_content_length_and_a_whole_body() -> None:
     """HEAD: the app's Content-Length is what a GET would send; nothing is checked against the
     body, which is not sent, and no content-length of Beemo's own is added."""
-    data, framing, length, reusable = render(headers=[("Content-Length", "100")],
-                                             head_request=True, body_length=100)
+    data, framing, length, reusable = render(
+        headers=[("Content-Length", "100")], head_request=True, body_length=100
+    )
     assert (framing, length, reusable) == (Framing.NONE, 100, True)
     assert data.lower().count(b"content-length") == 1
-    _, framing, length, _ = render(headers=[("Content-Length", "100")], head_request=True,
-                                   body_length=3)
+    _, framing, length, _ = render(
+        headers=[("Content-Length", "100")], head_request=True, body_length=3
+    )
     assert (framing, length) == (Framing.NONE, 100)
