@@ -242,7 +242,8 @@ def test_an_unknown_method_is_judged_from_the_message_start_across_chunks(
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "KNOWN LIMITATION: an unknown method pipelined in the chunk where the previous request ended is 400, "
+        "KNOWN LIMITATION: an unknown method pipelined in the chunk where the previous "
+        "request ended is 400, "
         "but 501 when the same bytes arrive in another split (its start is unknown, parser.py "
         "feed sets start=None and _track_head sets _start=None; a later chunk is then judged "
         "alone): the status depends on how TCP cut the bytes"
