@@ -79,6 +79,7 @@ class Server:
         self._stop_requested = False
         self._graceful = config.graceful_timeout
         self._interrupts = 0
+        self._signals: list[str] = []  # received, not yet logged
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
@@ -101,8 +102,7 @@ class Server:
         # Signal handlers only enqueue: T0's loop does the work.
         if signum == signal.SIGINT:
             self._interrupts += 1
-        name = signal.Signals(signum).name
-        log.info("Handling signal: %s", name[3:].lower())
+        self._signals.append(signal.Signals(signum).name[3:].lower())  # logged by T0's loop
         immediate = self._interrupts > 1 or signum == getattr(signal, "SIGQUIT", None)
         self.stop(graceful=not immediate)
 
@@ -167,7 +167,12 @@ class Server:
             self.channels[transport.fd] = channel
             self.poller.register(transport.fd, READ)
 
+    def _log_signals(self) -> None:
+        while self._signals:
+            log.info("Handling signal: %s", self._signals.pop(0))
+
     def _tick(self) -> None:
+        self._log_signals()
         second = int(time.time())
         if second != self._second:
             self._second = second
@@ -193,6 +198,7 @@ class Server:
 
     def _shutdown(self) -> None:
         """Stop accepting, close idle connections, let in-flight requests finish, stop workers."""
+        self._log_signals()
         self.shared.draining = True
         for listener in self.listeners:
             listener.sock.close()
@@ -221,6 +227,7 @@ class Server:
         self.poller.close()
         self._wake_reader.close()
         self._wake_writer.close()
+        self._log_signals()
         log.info("Shutting down: beemo")
 
     # ---- workers -------------------------------------------------------------------------
