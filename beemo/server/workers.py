@@ -80,6 +80,7 @@ class Server:
         self._graceful = config.graceful_timeout
         self._interrupts = 0
         self._signals: list[str] = []  # received, not yet logged
+        self._accept_error_logged = 0.0
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
@@ -154,7 +155,10 @@ class Server:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # EMFILE, ENFILE, ECONNABORTED...: keep serving
-                log.error("accept() failed: %s", exc)
+                now = time.monotonic()
+                if now - self._accept_error_logged >= 1.0:  # the listener stays readable:
+                    self._accept_error_logged = now  # one line a second, not one per retry
+                    log.error("accept() failed: %s", exc)
                 time.sleep(0.01)  # out of fds: let workers close some before retrying
                 return
             sock.setblocking(False)
