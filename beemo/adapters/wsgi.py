@@ -58,6 +58,7 @@ class WSGIResponse:
     __slots__ = (
         "_committed",
         "_context",
+        "_exchange",
         "_iterator",
         "_result",
         "body_length",
@@ -68,7 +69,8 @@ class WSGIResponse:
         "status",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, exchange: Exchange) -> None:
+        self._exchange = exchange
         self.status = ""
         self.headers: list[tuple[str, str]] = []
         self.head_sent = False  # write() already sent the head
@@ -79,6 +81,36 @@ class WSGIResponse:
         self._iterator: Iterator[bytes] | None = None
         self._context: contextvars.Context | None = None
         self._committed = False  # start() returned: the head goes out with the first piece
+
+    # start_response and write are methods rather than closures made per request: one bound
+    # method is all a request allocates for them.
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+    ) -> Callable[[bytes], None]:
+        """PEP 3333 start_response: record the status and headers, with its exc_info rules."""
+        if exc_info is not None:
+            try:
+                if self.head_sent or self._committed:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # PEP 3333: break the traceback reference cycle
+        elif self.status:
+            raise AppProtocolError("start_response() called twice without exc_info")
+        if type(status) is not str or type(headers) is not list:
+            raise AppProtocolError("start_response() needs a str status and a list of headers")
+        self.status = status
+        self.headers = headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """PEP 3333 write(): send the head if needed, then `data`, before returning."""
+        if not self.status:
+            raise AppProtocolError("write() called before start_response()")
+        if not self.head_sent:
+            self._exchange.write_head(self.status, self.headers)
+            self.head_sent = True
+        self._exchange.write_body(_check_bytes(data))
 
     def next_piece(self) -> bytes | None:
         """The next body piece from the app's iterable, None at the end."""
@@ -203,34 +235,9 @@ class WSGIAdapter:
         Raises:
             Exception: whatever the app raised; the caller answers 500 and logs it.
         """
-        response = WSGIResponse()
+        response = WSGIResponse(exchange)
         environ = self.environ(request, InputStream(exchange.read_body), base)
-
-        def write(data: bytes) -> None:
-            if not response.status:
-                raise AppProtocolError("write() called before start_response()")
-            if not response.head_sent:
-                exchange.write_head(response.status, response.headers)
-                response.head_sent = True
-            exchange.write_body(_check_bytes(data))
-
-        def start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
-        ) -> Callable[[bytes], None]:
-            if exc_info is not None:
-                try:
-                    if response.head_sent or response._committed:
-                        raise exc_info[1].with_traceback(exc_info[2])
-                finally:
-                    exc_info = None  # PEP 3333: break the traceback reference cycle
-            elif response.status:
-                raise AppProtocolError("start_response() called twice without exc_info")
-            if type(status) is not str or type(headers) is not list:
-                raise AppProtocolError("start_response() needs a str status and a list of headers")
-            response.status = status
-            response.headers = headers
-            return write
-
+        start_response = response.start_response
         context = response._context = contextvars.Context()
         result = response._result = context.run(self.app, environ, start_response)
         if type(result) is list or type(result) is tuple:
