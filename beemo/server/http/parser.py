@@ -50,6 +50,7 @@ class RequestParser:
         self._max_fields = limits.request_fields
         self._max_body = limits.request_body or -1
         self._body_bytes = 0
+        self._bodies = 0  # body pieces parsed so far (tells whether a chunk held a body)
         self._queue = queue
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
@@ -74,11 +75,12 @@ class RequestParser:
         fresh = not self._in_message  # a new message would start at data[0]
         self._chunk = data if fresh else None
         completed = self.completed
+        bodies = self._bodies
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             self.finished = True  # Beemo does not switch protocols here: answer, then close
-            self._ignore_upgrade(data[int(exc.args[0]):] if exc.args else b"")
+            self._ignore_upgrade(data[int(exc.args[0]) :] if exc.args else b"")
             return
         except httptools.HttpParserCallbackError as exc:
             if isinstance(exc.__context__, ProtocolError):
@@ -87,24 +89,37 @@ class RequestParser:
         except httptools.HttpParserError as exc:
             if self.finished:
                 return
-            if self.completed != completed:
-                start = None  # the bad message began inside this chunk, at an unknown offset
+            if self.completed != completed:  # the bad message began inside this chunk
+                start = self._after_messages(data, fresh, self.completed - completed, bodies)
             else:
                 start = data if fresh else (self._start or b"") + data
             raise _error_for(exc, start) from None
         if self.head_started:
-            self._track_head(data, fresh, self.completed != completed)
+            ended = self.completed - completed
+            self._track_head(data, fresh, ended, self._after_messages(data, fresh, ended, bodies))
 
-    def _track_head(self, data: bytes, fresh: bool, ended_inside: bool) -> None:
+    def _after_messages(self, data: bytes, fresh: bool, count: int, bodies: int) -> bytes | None:
+        """The bytes of `data` after the `count` messages that ended in it, when that is known:
+        the first began at data[0] and none had a body, so each ended at a blank line."""
+        if not fresh or bodies != self._bodies:
+            return None
+        end = -4
+        for _ in range(count):
+            end = data.find(b"\r\n\r\n", end + 4)
+            if end < 0:
+                return None
+        return data[end + 4 :]
+
+    def _track_head(self, data: bytes, fresh: bool, ended: int, rest: bytes | None) -> None:
         """Bound what llhttp buffers for an incomplete head, and keep its first bytes.
 
-        When a message ended inside this chunk, how much of the chunk the new head holds is
-        unknown (at most one chunk): it is not counted, rather than guessed, so that a body's
-        bytes never count against the head limit.
+        When `ended` messages ended inside this chunk, the new head is `rest` when that is
+        known; otherwise how much of the chunk it holds is unknown (at most one chunk): it is
+        not counted, rather than guessed, so that a body's bytes never count against it.
         """
-        if ended_inside:
-            self._head_bytes = 0
-            self._start = None
+        if ended:
+            self._head_bytes = len(rest) if rest is not None else 0
+            self._start = rest[:_START_KEPT] if rest is not None else None
         elif fresh:
             self._head_bytes = len(data)
             self._start = data[:_START_KEPT]
@@ -141,7 +156,7 @@ class RequestParser:
             self._take_upgrade_body(rest)
 
     def _take_upgrade_body(self, data: bytes) -> None:
-        piece = data[:self._upgrade_body]
+        piece = data[: self._upgrade_body]
         if piece:
             self._queue.append(Body(piece))
             self._upgrade_body -= len(piece)
@@ -214,6 +229,7 @@ class RequestParser:
         return _VERSIONS.get(chunk[end - 8 : end], "") if end > 8 else ""
 
     def on_body(self, body: bytes) -> None:
+        self._bodies += 1
         if self._max_body >= 0:
             self._body_bytes += len(body)
             if self._body_bytes > self._max_body:

@@ -239,16 +239,6 @@ def test_an_unknown_method_is_judged_from_the_message_start_across_chunks(
     assert status_of([get(), first, rest]) == status  # after a request in its own chunk
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "KNOWN LIMITATION: an unknown method pipelined in the chunk where the previous "
-        "request ended is 400, "
-        "but 501 when the same bytes arrive in another split (its start is unknown, parser.py "
-        "feed sets start=None and _track_head sets _start=None; a later chunk is then judged "
-        "alone): the status depends on how TCP cut the bytes"
-    ),
-)
 @pytest.mark.parametrize("cut", [None, 3], ids=["one chunk", "cut after POS"])
 def test_an_unknown_pipelined_method_is_501_however_the_bytes_arrive(cut: int | None) -> None:
     data = get() + b"POS / HTTP/1.1\r\nHost: a\r\n\r\n"
