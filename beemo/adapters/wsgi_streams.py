@@ -52,17 +52,36 @@ class InputStream:
         return data
 
     def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            while self._fill():
-                pass
-            return self._take(len(self._buffer))
         if size == 0:
             return b""
-        if self._pos >= len(self._buffer):
-            self._fill()
-        while len(self._buffer) - self._pos < size and self._fill():
-            pass
-        return self._take(min(self._pos + size, len(self._buffer)))
+        unread = len(self._buffer) - self._pos
+        if size is not None and 0 <= size <= unread:
+            return self._take(self._pos + size)
+        # Gather whole pieces and join once: growing one buffer piece by piece would copy the
+        # bytes read so far again for every piece.
+        parts = [self._take(len(self._buffer))] if unread else []
+        wanted = -1 if size is None or size < 0 else size - unread
+        while wanted != 0:
+            piece = self._next_piece()
+            if not piece:
+                break
+            if 0 <= wanted < len(piece):
+                parts.append(piece[:wanted])
+                self._buffer, self._pos = piece, wanted
+                break
+            parts.append(piece)
+            if wanted > 0:
+                wanted -= len(piece)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _next_piece(self) -> bytes:
+        """The next received piece of the body, b"" at its end (the buffer must be empty)."""
+        if self._done:
+            return b""
+        piece = self._pull()
+        if not piece:
+            self._done = True
+        return piece
 
     def readline(self, size: int | None = -1) -> bytes:
         limit = -1 if size is None else size
