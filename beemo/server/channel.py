@@ -40,6 +40,9 @@ _monotonic = time.monotonic
 # Bodies up to this size are joined with their head into one bytes object; bigger ones are
 # handed to sendmsg beside it, never copied.
 _JOIN_LIMIT = 16384
+# A request body up to this size is read in the poller before the app runs (a slow uploader
+# holds no worker); past it, the app streams the rest from wsgi.input as it arrives.
+_BODY_BUFFER = 65536
 
 
 class AppResponse(Protocol):
@@ -99,6 +102,7 @@ class Channel:
         "_shared",
         "_started",
         "_state",
+        "_waiting",
         "client",
         "deadline",
         "http",
@@ -122,6 +126,7 @@ class Channel:
         self._shared = shared
         self._state = shared.connect(server, client)  # the adapter's per-connection state
         self._response: AppResponse | None = None
+        self._waiting: RequestHead | None = None  # a request whose body is still arriving
         self._flushing = False  # only buffered output is left; then close or read on
         self._started = 0.0
         self._owed_since = 0.0  # when the client started owing the current request's bytes
@@ -153,6 +158,8 @@ class Channel:
                 if data is None:
                     return self._park(READ)
                 self.http.receive_data(data)
+                if self._waiting is not None and not self._resume_waiting():
+                    return None
             self._serve()
         except ClientDisconnected:
             self.close()
@@ -169,6 +176,9 @@ class Channel:
             event = http.next_event()
             kind = type(event)
             if kind is RequestHead:
+                if http.awaiting_body(_BODY_BUFFER):
+                    self._waiting = event  # type: ignore[assignment]  # `type() is` narrows nothing
+                    return self._park(READ)
                 if not self._respond(event):  # type: ignore[arg-type]
                     return
             elif event is NEED_DATA:
@@ -179,6 +189,20 @@ class Channel:
                 return self.close()
             # Body and EndOfMessage of an answered request are drained by next_event;
             # PAUSED cannot happen here: every response completes or parks before this loop.
+
+    def _resume_waiting(self) -> bool:
+        """A request waits for its body: run it once the body is in (or big enough to stream);
+        False when the channel is parked again or closed."""
+        http = self.http
+        if http.awaiting_body(_BODY_BUFFER):
+            self._park(READ)
+            return False
+        request, self._waiting = self._waiting, None
+        assert request is not None
+        if http.peer_closed and not http.request_received:
+            self.close()  # the client left mid-body: the app never sees half a request
+            return False
+        return self._respond(request)
 
     def _park(self, interest: int) -> None:
         """Give the connection back to the poller, armed for `interest`.

@@ -172,3 +172,20 @@ def test_context_is_isolated_across_interleaved_requests(one):
             words = conn.read_response().body.decode().split()
             assert words[0] == "unset"
             assert words[-1] == token
+
+
+def test_a_slow_uploader_holds_no_worker(one):
+    """With one worker, a client that sends half of a small body and stalls must not stop
+    another client: the body is read in the poller before the app runs."""
+    body = b"x" * 20_000
+    head = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
+    with socket.create_connection((one.host, one.port), timeout=10) as slow:
+        slow.sendall(head + body[:7_000])
+        time.sleep(0.2)  # the worker has seen the head and half the body
+        started = time.monotonic()
+        assert get(one, "/").status == 200
+        assert time.monotonic() - started < 2.0
+        slow.sendall(body[7_000:])
+        with RawConn(slow) as conn:
+            response = conn.read_response()
+        assert response.status == 200 and response.body == body

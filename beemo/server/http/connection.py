@@ -145,6 +145,21 @@ class HTTPConnection:
             return CONNECTION_CLOSED
         return NEED_DATA
 
+    def awaiting_body(self, limit: int) -> bool:
+        """True while the current request's body is still arriving, the client does not wait
+        for a 100 Continue, and fewer than `limit` bytes of it are buffered.
+
+        Worth waiting for in the poller before the app runs: a slow uploader of a small body
+        then never holds a worker, and a bigger body is streamed to the app as it comes.
+        """
+        parser = self._parser
+        if parser.completed >= self._heads or self._error is not None or self._peer_closed:
+            return False
+        request = self.request
+        if request is None or request.expect_continue:
+            return False
+        return parser.body_received < limit
+
     @property
     def request_received(self) -> bool:
         """True when the current request arrived whole (its end was parsed, maybe not read)."""

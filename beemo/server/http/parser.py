@@ -49,7 +49,7 @@ class RequestParser:
         self._max_field = limits.request_field_size - 2  # name + value, without ": "
         self._max_fields = limits.request_fields
         self._max_body = limits.request_body or -1
-        self._body_bytes = 0
+        self.body_received = 0  # body bytes of the message being parsed
         self._bodies = 0  # body pieces parsed so far (tells whether a chunk held a body)
         self._queue = queue
         self._parser = httptools.HttpRequestParser(self)
@@ -230,9 +230,9 @@ class RequestParser:
 
     def on_body(self, body: bytes) -> None:
         self._bodies += 1
+        self.body_received += len(body)
         if self._max_body >= 0:
-            self._body_bytes += len(body)
-            if self._body_bytes > self._max_body:
+            if self.body_received > self._max_body:
                 self.finished = True  # the rest of this body must never parse as a request
                 raise ProtocolError(413, "Content Too Large")
         self._queue.append(Body(body))
@@ -246,7 +246,7 @@ class RequestParser:
             self._queue.append(END_OF_MESSAGE)
         self.completed += 1
         self._in_message = False
-        self._body_bytes = 0
+        self.body_received = 0
         if self._closing:
             self.finished = True
 

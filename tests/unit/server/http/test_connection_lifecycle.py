@@ -338,3 +338,31 @@ def test_a_response_after_the_eof_ends_the_connection() -> None:
     out = conn.send_response("200 OK", [], STAMP, False, b"ok")
     assert out.endswith(b"\r\n\r\nok")
     assert conn.phase is Phase.CLOSING and conn.next_interest() == CLOSE
+
+
+# ---- awaiting_body: small bodies are read before the app runs ------------------------------
+
+
+def test_awaiting_body_until_the_body_is_in() -> None:
+    conn = handling(post_head(10) + b"12345")
+    assert conn.awaiting_body(64)  # 5 of 10 bytes: wait for the rest in the poller
+    conn.receive_data(b"67890")
+    assert not conn.awaiting_body(64)  # whole: run the app
+    assert conn.next_event() == Body(b"12345")
+    assert conn.next_event() == Body(b"67890")
+
+
+def test_awaiting_body_stops_at_the_limit() -> None:
+    conn = handling(post_head(100) + b"x" * 40)
+    assert conn.awaiting_body(64)
+    conn.receive_data(b"x" * 30)
+    assert not conn.awaiting_body(64)  # 70 buffered: the app streams the rest
+
+
+def test_awaiting_body_never_for_a_continue_or_a_closed_client() -> None:
+    expecting = handling(post_head(10, b"Expect: 100-continue"))
+    assert not expecting.awaiting_body(64)  # the client waits for the app to read first
+    gone = handling(post_head(10) + b"123")
+    gone.receive_data(b"")
+    assert not gone.awaiting_body(64)
+    assert not handling(GET).awaiting_body(64)  # no body at all
