@@ -178,8 +178,9 @@ class Channel:
             if kind is RequestHead:
                 if http.awaiting_body(_BODY_BUFFER):
                     self._waiting = event  # type: ignore[assignment]  # `type() is` narrows nothing
-                    return self._park(READ)
-                if not self._respond(event):  # type: ignore[arg-type]
+                    if not self._resume_waiting():
+                        return
+                elif not self._respond(event):  # type: ignore[arg-type]
                     return
             elif event is NEED_DATA:
                 if self._shared.draining and http.between_requests:
@@ -194,9 +195,14 @@ class Channel:
         """A request waits for its body: run it once the body is in (or big enough to stream);
         False when the channel is parked again or closed."""
         http = self.http
-        if http.awaiting_body(_BODY_BUFFER):
-            self._park(READ)
-            return False
+        while http.awaiting_body(_BODY_BUFFER):
+            # The rest is most often in the socket already (one recv stops at RECV_SIZE):
+            # read it now rather than after a round trip through the poller.
+            data = self.transport.recv()
+            if data is None:
+                self._park(READ)
+                return False
+            http.receive_data(data)
         request, self._waiting = self._waiting, None
         assert request is not None
         if http.peer_closed and not http.request_received:
