@@ -200,3 +200,26 @@ def test_many_concurrent_downloads(server):
     for thread in threads:
         thread.join(30)
     assert results == [True] * 6
+
+
+def test_a_pipelining_client_that_never_reads_cannot_grow_memory(server):
+    """Up to 400,000 pipelined requests and not one response read: once the kernel's socket
+    buffers are full of responses, the server parks the connection and stops reading, so its
+    memory stays flat and the client's sends block, however much it tries to send."""
+    get(server, "/")  # warm up
+    request = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+    flood = request * 1000
+    with MemoryWatch(server.proc.pid) as watch:
+        with socket.create_connection((server.host, server.port), timeout=2) as greedy:
+            sent = 0
+            deadline = time.monotonic() + 8
+            try:
+                while sent < 400 * len(flood) and time.monotonic() < deadline:
+                    greedy.sendall(flood)
+                    sent += len(flood)
+            except TimeoutError:
+                pass  # the server stopped reading: back-pressure reached the client
+            # Another client is still served meanwhile.
+            assert get(server, "/").status == 200
+    assert watch.growth < 30 * 1024 * 1024, watch.growth
+    assert sent < 400 * len(flood)  # back-pressure: the server did not swallow everything
