@@ -4,8 +4,14 @@ The caller feeds received bytes with `receive_data` (b"" for EOF) and pulls mess
 `next_event`: a `RequestHead`, then `Body` pieces, then `EndOfMessage`, or a `Signal` when it
 must read more (NEED_DATA), finish the current response first (PAUSED: a pipelined request is
 queued behind it), or close (CONNECTION_CLOSED). Responses go out through `send_head`,
-`send_body` and `send_end`, which return the bytes to write. `next_interest` tells the caller
-what to wait for next. No sockets, threads or clocks: the Date/Server stamp comes in as text.
+`send_body` and `send_end` (or `send_response` for a body given whole), which return the bytes
+to write. `next_interest` tells the caller what to wait for next. No sockets, threads or
+clocks: the Date/Server stamp comes in as text.
+
+Errors: a malformed request raises `ProtocolError` (answer with `send_error`, then close). Whole
+requests parsed before the bad bytes are handed out first and the error comes after them, as
+h11 does; the malformed request itself is dropped whole and never reaches the app. Bad bytes in
+the body of a request already answered only close the connection: no second response.
 
 Keep-alive is decided here: the request's (HTTP/1.1 default, HTTP/1.0 on request), the
 response's framing, and whether the request body was read. Body left unread after a response is
