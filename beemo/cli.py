@@ -40,6 +40,15 @@ def _typed(parse: Any, flag: str) -> Any:
     return convert
 
 
+def _shown(default: Any) -> str:
+    """A default as a user would type it: on/off, a, b, or none."""
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if isinstance(default, tuple):
+        return ", ".join(default)
+    return str(default) if default != "" else "none"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, generated from the Config fields."""
     parser = _Parser(
@@ -51,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"beemo {__version__}")
     for name, option, default in options():
         help_text = (
-            f"{option.help} (default: {default!r})" if option.kind != "positional" else option.help
+            f"{option.help} (default: {_shown(default)})"
+            if option.kind != "positional"
+            else option.help
         )
         if option.env:
             help_text += f" [$BEEMO_{name.upper()}]"
