@@ -15,9 +15,8 @@ from typing import Protocol
 
 READ = 0x001  # the values of Linux's EPOLLIN and EPOLLOUT
 WRITE = 0x004
-HANGUP = 0x010  # reported with READ/WRITE: the next recv/send tells what happened
 
-__all__ = ["HANGUP", "READ", "WRITE", "Poller"]
+__all__ = ["READ", "WRITE", "Poller"]
 
 
 class Poller(Protocol):

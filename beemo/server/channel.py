@@ -351,10 +351,7 @@ class Channel:
     def _finish(self, response: AppResponse, pending: int) -> bool:
         """The response is produced: close it, log it; False if output waits on WRITE."""
         self._response = None
-        try:
-            response.close()
-        except Exception as exc:
-            self._log_app_error(exc)
+        self._close_response(response)
         if self._shared.access_log:
             self._log_access(response.status)
         if pending:

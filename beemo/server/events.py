@@ -7,6 +7,6 @@ what the layers above import, so none of them reaches into `beemo.os` for events
 from __future__ import annotations
 
 from beemo.os import create_poller, poller_name
-from beemo.os.contract import HANGUP, READ, WRITE, Poller
+from beemo.os.contract import READ, WRITE, Poller
 
-__all__ = ["HANGUP", "READ", "WRITE", "Poller", "create_poller", "poller_name"]
+__all__ = ["READ", "WRITE", "Poller", "create_poller", "poller_name"]

@@ -306,13 +306,9 @@ class HTTPConnection:
         return True  # chunked: drained up to DRAIN_LIMIT, then closed
 
     def _reusable(self) -> bool:
-        if not self._keep_alive or self._peer_closed:
-            return False
-        if self.request_received:
-            return True
-        request = self.request
-        # The client still waits for a 100 Continue: it may never send the body to drain.
-        return not (request is not None and request.expect_continue and not self._body_started)
+        # Whether an unread body can be drained was decided by _drainable() before the head
+        # went out, and is in _keep_alive (with the app's and the client's wishes).
+        return self._keep_alive and not self._peer_closed
 
     def send_error(self, status: int, message: str, stamp: str) -> bytes:
         """A complete error response; the connection closes after it."""
