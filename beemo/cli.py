@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from beemo import __version__
 from beemo.config import Config, options
-from beemo.errors import AppLoadError, ConfigError
+from beemo.errors import AppLoadError, ConfigError, LifespanFailure
 
 __all__ = ["build_parser", "main", "parse_config"]
 
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser, generated from the Config fields."""
     parser = _Parser(
         prog="beemo",
-        description="Serve a WSGI app with Beemo: "
+        description="Serve a WSGI or ASGI app with Beemo: "
         "`beemo myproject.wsgi:application` or `beemo main:app`.",
         argument_default=argparse.SUPPRESS,
     )
@@ -128,16 +128,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(config.log_level, config.access_log)
     try:
         return _serve(config)
-    except (ConfigError, AppLoadError) as exc:
+    except (ConfigError, AppLoadError, LifespanFailure) as exc:
         print(f"beemo: error: {exc}", file=sys.stderr)
         return exc.exit_status
 
 
 def _serve(config: Config) -> int:
-    from beemo.adapters.wsgi import WSGIAdapter
-    from beemo.loading import detect_interface, load_app
+    from beemo.loading import load_app, resolve_interface
+    from beemo.server.acceptor import Server, server_state
     from beemo.server.listeners import bind
-    from beemo.server.workers import Server
 
     if config.chdir:
         try:
@@ -147,9 +146,13 @@ def _serve(config: Config) -> int:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     app = load_app(config.app, config.factory)
-    interface = detect_interface(app) if config.interface == "auto" else config.interface
-    if interface == "asgi":
-        raise ConfigError(f"{config.app} is an ASGI app; this Beemo version serves WSGI only")
+    interface = resolve_interface(app, config.app, config.interface)
+    state = server_state(config)
+    pool = (
+        _wsgi_pool(config, state, app)
+        if interface == "wsgi"
+        else _asgi_pool(config, state, app, interface)
+    )
     listeners = []
     try:
         for address in config.bind:
@@ -159,9 +162,38 @@ def _serve(config: Config) -> int:
             listener.sock.close()
         raise
     log.info("Starting beemo %s", __version__)
-    adapter = WSGIAdapter(app, root_path=config.root_path, multithread=config.threads > 1)
     # Everything loaded so far (the app, its framework) lives as long as the process: keep it
     # out of the cyclic collector's generations so full collections do not rescan it.
     gc.freeze()
-    Server(config, adapter.start, adapter.connection, listeners).run()
+    Server(config, state, pool, listeners).run()
     return 0
+
+
+def _wsgi_pool(config: Config, state: Any, app: Any) -> Any:
+    from beemo.adapters.wsgi import WSGIAdapter
+    from beemo.server.workers import ThreadPool
+
+    adapter = WSGIAdapter(app, root_path=config.root_path, multithread=config.threads > 1)
+    return ThreadPool(config, state, adapter.start, adapter.connection)
+
+
+def _asgi_pool(config: Config, state: Any, app: Any, interface: str) -> Any:
+    from beemo.adapters.asgi import ASGIAdapter
+    from beemo.adapters.lifespan import Lifespan
+    from beemo.server.loops import LoopPool
+
+    if interface == "asgi2":
+        from asgiref.compatibility import guarantee_single_callable
+
+        app = guarantee_single_callable(app)  # type: ignore[no-untyped-call]  # asgiref is untyped
+    from beemo.server.websocket import AVAILABLE
+
+    if not AVAILABLE:
+        log.warning(
+            "No WebSocket support: WebSocket upgrade requests get a 501 "
+            "(pip install 'beemo[standard]' adds the websockets library)"
+        )
+    adapter = ASGIAdapter(app, root_path=config.root_path, websocket=AVAILABLE)
+    lifespan = Lifespan(app, config.lifespan)
+    adapter.state = lifespan.state if config.lifespan != "off" else None
+    return LoopPool(config, state, adapter.run, adapter.connection, lifespan)

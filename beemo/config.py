@@ -17,7 +17,9 @@ from beemo.errors import ConfigError
 __all__ = ["Config", "Limits", "Option", "Timeouts", "options"]
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-INTERFACES = ("auto", "wsgi", "asgi")
+INTERFACES = ("auto", "wsgi", "asgi", "asgi2")
+LOOPS = ("auto", "asyncio", "uvloop")
+LIFESPANS = ("auto", "on", "off")
 POLLERS = ("auto", "epoll", "select")
 
 
@@ -99,7 +101,64 @@ class Config:
         ),
     )
     interface: str = _setting(
-        "auto", Option(("--interface",), "application interface", choices=INTERFACES)
+        "auto",
+        Option(
+            ("--interface",),
+            "application interface: auto tells WSGI, ASGI 3 and ASGI 2 apps apart",
+            choices=INTERFACES,
+        ),
+    )
+    loop: str = _setting(
+        "auto",
+        Option(
+            ("--loop",),
+            "ASGI event loop: auto uses uvloop when it is installed",
+            choices=LOOPS,
+        ),
+    )
+    lifespan: str = _setting(
+        "auto",
+        Option(
+            ("--lifespan",),
+            "ASGI lifespan: auto runs it when the app supports it, on requires it",
+            choices=LIFESPANS,
+        ),
+    )
+    ws_max_size: int = _setting(
+        16777216,
+        Option(
+            ("--ws-max-size",),
+            "largest WebSocket message in bytes (close 1009 beyond)",
+            parse=int,
+            metavar="BYTES",
+        ),
+    )
+    ws_ping_interval: float = _setting(
+        20.0,
+        Option(
+            ("--ws-ping-interval",),
+            "seconds between WebSocket pings, 0 for none",
+            parse=float,
+            metavar="SECONDS",
+        ),
+    )
+    ws_ping_timeout: float = _setting(
+        20.0,
+        Option(
+            ("--ws-ping-timeout",),
+            "seconds to wait for a WebSocket pong before closing, 0 to wait forever",
+            parse=float,
+            metavar="SECONDS",
+        ),
+    )
+    ws_per_message_deflate: bool = _setting(
+        True,
+        Option(
+            ("--ws-per-message-deflate",),
+            "offer the permessage-deflate WebSocket extension",
+            parse=_parse_bool,
+            kind="flag",
+        ),
     )
     bind: tuple[str, ...] = _setting(
         ("127.0.0.1:8000",),
@@ -130,7 +189,9 @@ class Config:
     root_path: str = _setting(
         "",
         Option(
-            ("--root-path",), "URL prefix the app is mounted at (WSGI SCRIPT_NAME)", metavar="PATH"
+            ("--root-path",),
+            "URL prefix the app is mounted at (WSGI SCRIPT_NAME, ASGI root_path)",
+            metavar="PATH",
         ),
     )
     log_level: str = _setting(
@@ -227,7 +288,15 @@ class Config:
             raise ConfigError(f"--backlog must be at least 1, got {self.backlog}")
         if not self.bind:
             raise ConfigError("--bind needs at least one address")
-        for name in ("keep_alive", "client_timeout", "graceful_timeout"):
+        if self.ws_max_size < 1:
+            raise ConfigError(f"--ws-max-size must be at least 1, got {self.ws_max_size}")
+        for name in (
+            "keep_alive",
+            "client_timeout",
+            "graceful_timeout",
+            "ws_ping_interval",
+            "ws_ping_timeout",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
         for name in ("limit_request_line", "limit_request_fields", "limit_request_field_size"):
@@ -235,7 +304,13 @@ class Config:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if self.limit_request_body < 0:
             raise ConfigError("--limit-request-body must not be negative")
-        choices = {"interface": INTERFACES, "log_level": LOG_LEVELS, "poller": POLLERS}
+        choices = {
+            "interface": INTERFACES,
+            "log_level": LOG_LEVELS,
+            "poller": POLLERS,
+            "loop": LOOPS,
+            "lifespan": LIFESPANS,
+        }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(

@@ -12,6 +12,7 @@ __all__ = [
     "BeemoError",
     "ClientDisconnected",
     "ConfigError",
+    "LifespanFailure",
     "ProtocolError",
     "StateError",
 ]
@@ -35,8 +36,11 @@ class ProtocolError(BeemoError):
         self.message = message
 
 
-class ClientDisconnected(BeemoError):
-    """The client went away (reset, EOF or a timeout) while it still owed or was owed bytes."""
+class ClientDisconnected(BeemoError, OSError):
+    """The client went away (reset, EOF or a timeout) while it still owed or was owed bytes.
+
+    An `OSError`, as the ASGI spec asks of a `send` on a closed connection (and as an app
+    reading WSGI's `wsgi.input` expects of a broken socket)."""
 
 
 class ConfigError(BeemoError):
@@ -53,6 +57,12 @@ class AppLoadError(BeemoError):
 
 class AppProtocolError(BeemoError):
     """The application broke its interface contract (PEP 3333): a 500, and an error log entry."""
+
+
+class LifespanFailure(BeemoError):
+    """The app's lifespan startup failed: Beemo stops with the app's message, exit status 3."""
+
+    exit_status = 3
 
 
 class StateError(BeemoError):

@@ -7,13 +7,14 @@ propagates with its traceback.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from typing import Any
 
 from beemo.errors import AppLoadError
 
-__all__ = ["detect_interface", "load_app"]
+__all__ = ["detect_interface", "load_app", "resolve_interface"]
 
 
 def load_app(spec: str, factory: bool = False) -> Any:
@@ -51,8 +52,46 @@ def load_app(spec: str, factory: bool = False) -> Any:
 
 
 def detect_interface(app: Any) -> str:
-    """ "asgi" for a coroutine function or an object whose __call__ is one, else "wsgi"."""
-    call = app if inspect.isroutine(app) else getattr(app, "__call__", None)  # noqa: B004
-    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(call):
+    """The interface `app` implements: "asgi" (ASGI 3: a coroutine function, or an object whose
+    __call__ is one), "asgi2" (a class whose instances take receive and send, asgiref's
+    "double callable"), else "wsgi"."""
+    if _is_coroutine_callable(app):
         return "asgi"
+    if inspect.isclass(app) and inspect.iscoroutinefunction(getattr(app, "__call__", None)):  # noqa: B004
+        return "asgi2"
     return "wsgi"
+
+
+def resolve_interface(app: Any, spec: str, requested: str) -> str:
+    """The interface to serve `app` with: `requested`, or the detected one for "auto".
+
+    Raises:
+        AppLoadError: the app cannot be the interface asked for (one clear line).
+    """
+    detected = detect_interface(app)
+    if requested == "auto" or requested == detected:
+        return detected
+    names = {"asgi": "an ASGI 3", "asgi2": "an ASGI 2", "wsgi": "a WSGI"}
+    if requested == "wsgi" or detected != "wsgi" or _positional_arity(app) == 2:
+        raise AppLoadError(
+            f"{spec} looks like {names[detected]} app, not {names[requested]} one: "
+            f"drop --interface (auto) or use --interface {detected}"
+        )
+    return requested  # an ASGI app Beemo cannot tell apart (a sync __call__ that returns one)
+
+
+def _is_coroutine_callable(app: Any) -> bool:
+    call = app if inspect.isroutine(app) else getattr(app, "__call__", None)  # noqa: B004
+    while isinstance(call, functools.partial):
+        call = call.func
+    return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(call)
+
+
+def _positional_arity(app: Any) -> int:
+    """How many positional arguments `app` takes, -1 when that cannot be read."""
+    try:
+        parameters = inspect.signature(app).parameters.values()
+    except (TypeError, ValueError):
+        return -1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for parameter in parameters if parameter.kind in kinds)

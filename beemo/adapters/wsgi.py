@@ -20,9 +20,9 @@ from beemo import __version__
 from beemo.adapters.wsgi_streams import ErrorStream, FileWrapper, InputStream
 from beemo.errors import AppProtocolError
 from beemo.server.http.exchange import Exchange
-from beemo.server.http.messages import RequestHead
+from beemo.server.http.messages import RequestHead, ResponseHead
 
-__all__ = ["WSGIAdapter", "WSGIResponse"]
+__all__ = ["WSGIAdapter", "WSGIResponse", "response_head"]
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -49,6 +49,67 @@ def _environ_key(name: bytes) -> str:
     return key
 
 
+_HEADS: dict[tuple[object, ...], ResponseHead] = {}
+_NO_HEAD = ResponseHead(500, ())  # WSGIResponse.head before the app committed to one
+_HEADS_MAX = 512
+
+
+def response_head(status: str, headers: list[tuple[str, str]]) -> ResponseHead:
+    """The HTTP layer's `ResponseHead` for a WSGI status ("200 OK") and str header pairs.
+
+    Cached by value (most apps send a few fixed header sets); the HTTP layer then checks the
+    names and values for what no interface may send (bad tokens, CR, LF, NUL).
+
+    Raises:
+        AppProtocolError: the status or the headers are not what PEP 3333 asks for.
+    """
+    try:
+        key = (status, *headers)
+        head = _HEADS.get(key)
+    except TypeError:  # an unhashable header: _convert reports what is wrong with it
+        key = None
+        head = None
+    if head is None:
+        head = _convert(status, headers)
+        if key is not None:
+            if len(_HEADS) >= _HEADS_MAX:
+                _HEADS.clear()
+            _HEADS[key] = head
+    return head
+
+
+def _convert(status: str, headers: list[tuple[str, str]]) -> ResponseHead:
+    if not isinstance(status, str):
+        raise AppProtocolError(f"the status must be a str, not {type(status).__name__}")
+    code = status[:3]
+    if (
+        len(status) < 3
+        or not code.isascii()
+        or not code.isdigit()
+        or (len(status) > 3 and status[3] != " ")
+    ):
+        raise AppProtocolError(f"malformed status {status!r}: expected '200 OK' style")
+    # Any list or tuple of 2-tuples (NamedTuples too): the cache key cannot tell them apart,
+    # so accepting them all keeps a cache hit and a miss in agreement.
+    if not isinstance(headers, (list, tuple)):
+        raise AppProtocolError("the headers must be a list of (name, value) tuples")
+    pairs = []
+    try:
+        reason = status[4:].encode("latin-1")
+        for header in headers:
+            if not isinstance(header, tuple) or len(header) != 2:
+                raise AppProtocolError(f"a header must be a (name, value) tuple, not {header!r}")
+            name, value = header
+            if not isinstance(name, str):
+                raise AppProtocolError(f"invalid response header name {name!r}")
+            if not isinstance(value, str):
+                raise AppProtocolError(f"the value of header {name!r} is not a str: {value!r}")
+            pairs.append((name.encode("latin-1"), value.encode("latin-1")))
+    except UnicodeEncodeError:
+        raise AppProtocolError("response status and headers must be latin-1 strings") from None
+    return ResponseHead(int(code), tuple(pairs), reason)
+
+
 class WSGIResponse:
     """The app's answer, drained by the worker: status, headers, then body pieces."""
 
@@ -63,6 +124,7 @@ class WSGIResponse:
         "_result",
         "body_length",
         "file",
+        "head",
         "head_sent",
         "headers",
         "pieces",
@@ -73,6 +135,7 @@ class WSGIResponse:
         self._exchange = exchange
         self.status = ""
         self.headers: list[tuple[str, str]] = []
+        self.head = _NO_HEAD  # status and headers for the HTTP layer, once committed
         self.head_sent = False  # write() already sent the head
         self.pieces: list[bytes] | tuple[bytes, ...] = ()  # body ready to send now
         self.body_length = -1  # total body length when the app gave it whole
@@ -108,7 +171,7 @@ class WSGIResponse:
         if not self.status:
             raise AppProtocolError("write() called before start_response()")
         if not self.head_sent:
-            self._exchange.write_head(self.status, self.headers)
+            self._exchange.write_head(response_head(self.status, self.headers))
             self.head_sent = True
         self._exchange.write_body(_check_bytes(data))
 
@@ -256,6 +319,13 @@ class WSGIAdapter:
             self._pull_first(response, result)
         if not response.status:
             raise AppProtocolError("the app returned without calling start_response()")
+        # Converted once the app committed to a status: start_response may have been
+        # called again (with exc_info) until now.
+        try:
+            head = _HEADS.get((response.status, *response.headers))
+        except TypeError:
+            head = None
+        response.head = head or response_head(response.status, response.headers)
         response._committed = True
         return response
 

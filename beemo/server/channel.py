@@ -1,10 +1,15 @@
-"""A channel wires one accepted connection: transport below, HTTP state machine, adapter above.
+"""The thread driver: one accepted connection served by worker threads on the shared poller.
 
-Ownership: a channel is touched by one thread at a time. The acceptor (T0) creates it and arms
-READ; from then on only the worker that received its one-shot event runs `handle`, until it
-re-arms the channel or closes it. T0 only reads `deadline` and `idle` and may call
-`transport.shutdown()`, which makes the socket readable at EOF, so the owner sees it and closes:
-a timeout or a server shutdown never closes a socket under a worker's feet.
+A channel wires the transport below to the HTTP state machine and the adapter above, and
+carries out what its `ConnectionPolicy` decides; it decides nothing about deadlines, keep-alive,
+errors or logging itself.
+
+Ownership: a channel has one owner at a time, and only the owner does I/O on its socket. The
+claim (`claim()`, a non-blocking lock) is what makes it one: a worker that receives the
+channel's one-shot event claims it before it runs `handle`, and gives it back when it parks
+it (`_park`: set the deadline, release the claim, re-arm). T0 enforces a deadline by claiming a
+parked channel the same way: it then owns it and closes it, or gives it back and re-arms it
+(`expire`). A worker whose claim fails drops the event: the holder re-arms the channel.
 
 Data flows one way: bytes -> `HTTPConnection` -> messages -> adapter -> app, and back.
 """
@@ -13,21 +18,23 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from beemo.errors import AppProtocolError, ClientDisconnected, ProtocolError
-from beemo.server.access import log_access
+from beemo.errors import ClientDisconnected, ProtocolError
 from beemo.server.events import READ, WRITE, Poller
-from beemo.server.http.connection import CLOSE, HTTPConnection
+from beemo.server.http.connection import HTTPConnection
 from beemo.server.http.messages import (
     CONNECTION_CLOSED,
     NEED_DATA,
     Body,
     EndOfMessage,
     RequestHead,
+    ResponseHead,
 )
+from beemo.server.http.policy import ConnectionPolicy, ServerState
 from beemo.server.transport import HIGH_WATER, Transport
 
 if TYPE_CHECKING:
@@ -48,12 +55,13 @@ _BODY_BUFFER = 65536
 class AppResponse(Protocol):
     """What an adapter returns for one request (see `beemo.adapters.wsgi.WSGIResponse`)."""
 
-    status: str
-    headers: list[tuple[str, str]]
     head_sent: bool
     pieces: list[bytes] | tuple[bytes, ...]
     body_length: int
     file: Any
+
+    @property
+    def head(self) -> ResponseHead: ...
 
     def next_piece(self) -> bytes | None: ...
 
@@ -67,7 +75,7 @@ Connect = Callable[[tuple[str, int], Any], Any]
 
 
 class Shared:
-    """State every channel of one server reads: set up by the server, updated by T0."""
+    """What every channel of one server reads: set up by the server."""
 
     def __init__(
         self,
@@ -75,38 +83,30 @@ class Shared:
         handler: Handler,
         connect: Connect,
         channels: dict[int, Channel],
-        *,
-        keep_alive: float,
-        client_timeout: float,
-        access_log: bool,
+        state: ServerState,
     ) -> None:
         self.poller = poller
         self.handler = handler
         self.connect = connect
         self.channels = channels
-        self.keep_alive = keep_alive
-        self.client_timeout = client_timeout
-        self.access_log = access_log
-        self.stamp = ""  # "date: ...\r\nserver: beemo\r\n", refreshed every second by T0
-        self.draining = False  # the server is stopping: finish in-flight requests, then close
+        self.state = state
 
 
 class Channel:
     """One accepted connection being served (see the module docstring for ownership)."""
 
     __slots__ = (
-        "_bytes_sent",
+        "_claim",
         "_flushing",
-        "_owed_since",
+        "_interest",
         "_response",
         "_shared",
-        "_started",
         "_state",
         "_waiting",
+        "claim",
         "client",
-        "deadline",
         "http",
-        "idle",
+        "policy",
         "server",
         "transport",
     )
@@ -118,9 +118,11 @@ class Channel:
         shared: Shared,
         server: tuple[str, int],
         client: Any,
+        now: float,
     ) -> None:
         self.transport = transport
         self.http = http
+        self.policy = ConnectionPolicy(http, shared.state, client, now)
         self.server = server
         self.client = client
         self._shared = shared
@@ -128,25 +130,22 @@ class Channel:
         self._response: AppResponse | None = None
         self._waiting: RequestHead | None = None  # a request whose body is still arriving
         self._flushing = False  # only buffered output is left; then close or read on
-        self._started = 0.0
-        self._owed_since = 0.0  # when the client started owing the current request's bytes
-        self._bytes_sent = 0
-        self.deadline = _monotonic() + shared.keep_alive  # 0.0 while a worker owns it
-        self.idle = True  # parked between requests: may be closed at once on shutdown
+        self._interest = READ  # what the channel is armed for while parked
+        self._claim = threading.Lock()
+        self.claim = self._claim.acquire  # claim(False): take ownership, or fail at once
 
     # ---- entry point: one one-shot event --------------------------------------------------
 
     def handle(self, bits: int) -> None:
-        """Serve what the event made possible; runs on the worker that received it."""
-        self.deadline = 0.0
-        self.idle = False
+        """Serve what the event made possible; the caller holds the claim."""
+        self.policy.busy()
         transport = self.transport
         try:
             if self._flushing:
                 if transport.flush():
                     return self._park(WRITE)
                 self._flushing = False
-                if self.http.next_interest() == CLOSE:
+                if not self.policy.after_output():
                     return self.close()
             elif self._response is not None:
                 if transport.flush():
@@ -183,8 +182,6 @@ class Channel:
                 elif not self._respond(event):  # type: ignore[arg-type]
                     return
             elif event is NEED_DATA:
-                if self._shared.draining and http.between_requests:
-                    return self.close()
                 return self._park(READ)
             elif event is CONNECTION_CLOSED:
                 return self.close()
@@ -211,35 +208,41 @@ class Channel:
         return self._respond(request)
 
     def _park(self, interest: int) -> None:
-        """Give the connection back to the poller, armed for `interest`.
+        """Give the connection back to the poller, armed for `interest`, under the deadline
+        the policy sets; the claim is released first, so the next event finds it free."""
+        if not self.policy.wait(interest, _monotonic()):
+            return self.close()  # the server drains: no new request on this connection
+        self._interest = interest
+        self._claim.release()
+        try:
+            self._shared.poller.rearm(self.transport.fd, interest)
+        except OSError:
+            pass  # T0 closed it meanwhile (its deadline was already due): nothing to arm
 
-        Deadlines: an idle connection gets the keep-alive timeout from now; a client that owes
-        bytes (a partial request) gets the client timeout from when it started owing them, so
-        trickling a byte at a time does not extend it; a slow reader gets it from now.
-        """
-        shared = self._shared
-        now = _monotonic()
-        if interest == WRITE:
-            self.deadline = now + shared.client_timeout
-        elif self.http.between_requests:
-            self.idle = True
-            self.deadline = now + shared.keep_alive
-        else:
-            if not self._owed_since:
-                self._owed_since = now
-            self.deadline = self._owed_since + shared.client_timeout
-        shared.poller.rearm(self.transport.fd, interest)
+    def expire(self, now: float, draining: bool) -> None:
+        """T0, holding the claim: close the channel when it waited past its deadline (or is
+        idle while the server drains), unless a request arrived and waits for a worker;
+        otherwise give it back to the poller."""
+        policy = self.policy
+        if (policy.expired(now) or (draining and policy.idle)) and not (
+            self.transport.input_waiting()
+        ):
+            self.close()
+            return
+        self._claim.release()
+        try:
+            self._shared.poller.rearm(self.transport.fd, self._interest)
+        except OSError:
+            pass
 
     # ---- one request ----------------------------------------------------------------------
 
     def _respond(self, request: RequestHead) -> bool:
         """Run the app for `request`; False when the channel is parked or closed."""
         http = self.http
+        policy = self.policy
         shared = self._shared
-        self._owed_since = 0.0
-        self._bytes_sent = 0
-        if shared.access_log:
-            self._started = _monotonic()
+        policy.begin(_monotonic())
         response = None
         whole = None
         try:
@@ -253,17 +256,9 @@ class Channel:
                     and len(pieces[0]) <= _JOIN_LIMIT
                 ):
                     # The common case: the whole body in one small piece, one write.
-                    whole = http.send_response(
-                        response.status, response.headers, shared.stamp, shared.draining, pieces[0]
-                    )
+                    whole = policy.send_response(response.head, pieces[0])
                 else:
-                    head = http.send_head(
-                        response.status,
-                        response.headers,
-                        shared.stamp,
-                        shared.draining,
-                        response.body_length,
-                    )
+                    head = policy.send_head(response.head, response.body_length)
         except (ClientDisconnected, ProtocolError):
             raise
         except Exception as exc:
@@ -273,15 +268,12 @@ class Channel:
             return False
         self._response = response  # closed by _finish, or by close() if the client is gone
         if whole is not None:
-            self._bytes_sent = response.body_length
             return self._finish(response, self.transport.write(whole))
         if response.head_sent:
             for piece in response.pieces:
                 self.write_body(piece)
             return self._produce(response)
-        pieces = response.pieces
-        self._bytes_sent = sum(map(len, pieces))
-        parts = [head, *map(http.send_body, pieces)]
+        parts = [head, *map(policy.send_body, response.pieces)]
         if response.file is None and response.body_length >= 0:
             parts.append(http.send_end())
             return self._finish(response, self.transport.write_parts(parts))
@@ -290,7 +282,7 @@ class Channel:
 
     def _produce(self, response: AppResponse) -> bool:
         """Send the rest of the body at the client's pace; False when parked on WRITE."""
-        http = self.http
+        policy = self.policy
         transport = self.transport
         try:
             if response.file is not None and not self._send_file(response):
@@ -302,25 +294,22 @@ class Channel:
                 piece = response.next_piece()
                 if piece is None:
                     break
-                self._bytes_sent += len(piece)
-                transport.write(http.send_body(piece))
-            pending = transport.write(http.send_end())
+                transport.write(policy.send_body(piece))
+            pending = transport.write(policy.send_end())
         except ClientDisconnected:
             self._close_response(response)
             raise
         except Exception as exc:
             self._close_response(response)
-            self._log_app_error(exc)
-            self.close()
+            self._app_failed(exc)
             return False
         return self._finish(response, pending)
 
     def _send_file(self, response: AppResponse) -> bool:
         """Send a `wsgi.file_wrapper` file with sendfile; False when parked on WRITE."""
-        http = self.http
         transport = self.transport
         file = response.file
-        remaining = http.raw_body_remaining()
+        remaining = self.http.raw_body_remaining()
         if remaining < 0:  # no Content-Length: iterate the file like any other iterable
             response.file = None
             return True
@@ -342,8 +331,7 @@ class Channel:
                 self._park(WRITE)
                 return False
             file.filelike.seek(offset + sent)
-            http.count_raw_body(sent)
-            self._bytes_sent += sent
+            self.policy.count(sent)
             remaining -= sent
         response.file = None
         return True
@@ -351,9 +339,11 @@ class Channel:
     def _finish(self, response: AppResponse, pending: int) -> bool:
         """The response is produced: close it, log it; False if output waits on WRITE."""
         self._response = None
-        self._close_response(response)
-        if self._shared.access_log:
-            self._log_access(response.status)
+        try:
+            response.close()
+        except Exception as exc:
+            self.policy.log_app_error(exc, "WSGI")
+        self.policy.finish(_monotonic())
         if pending:
             self._flushing = True
             self._park(WRITE)
@@ -364,49 +354,34 @@ class Channel:
         try:
             response.close()
         except Exception as exc:
-            self._log_app_error(exc)
+            self.policy.log_app_error(exc, "WSGI")
 
     def _app_failed(self, exc: Exception) -> None:
-        self._log_app_error(exc)
-        if self.http.responding:
-            self.close()
-            return
-        self.transport.write(self.http.send_error(500, "Internal Server Error", self._shared.stamp))
-        if self._shared.access_log:
-            self._log_access("500 Internal Server Error")
+        data = self.policy.fail(exc, "WSGI", _monotonic())
+        if data is None:
+            return self.close()
+        self.transport.write(data)
         self._after_error()
-
-    def _log_app_error(self, exc: Exception) -> None:
-        request = self.http.request
-        target = request.target.decode("latin-1") if request else "?"
-        label = "App broke the WSGI contract" if isinstance(exc, AppProtocolError) else "Error"
-        error_log.error("%s handling request %s", label, target, exc_info=exc)
 
     def _refuse(self, exc: ProtocolError) -> None:
         """Answer a malformed request with its 4xx/5xx, then close."""
-        error_log.debug("Refused a request from %s: %d %s", self.client, exc.status, exc.message)
-        if not self.http.can_answer_error:
+        data = self.policy.refuse(exc)
+        if data is None:
             return self.close()  # a response went out already: only closing is left
         try:
-            self.transport.write(self.http.send_error(exc.status, exc.message, self._shared.stamp))
+            self.transport.write(data)
         except ClientDisconnected:
             return self.close()
         return self._after_error()
 
     def _after_error(self) -> None:
-        self.http.close()
         if self.transport.buffered:
             self._flushing = True
             return self._park(WRITE)
         return self.close()
 
-    def _log_access(self, status: str) -> None:
-        request = self.http.request
-        if request is not None:
-            log_access(request, self.client, status, self._bytes_sent, _monotonic() - self._started)
-
     def close(self) -> None:
-        """Forget the connection and close its socket (the owner's job, never T0's)."""
+        """Forget the connection and close its socket (only its owner does this)."""
         response, self._response = self._response, None
         if response is not None:
             self._close_response(response)
@@ -434,26 +409,23 @@ class Channel:
                     self._write_now(http.send_continue())
                 data = transport.recv()
                 if data is None:
-                    transport.wait_readable(self._shared.client_timeout)
+                    transport.wait_readable(self._shared.state.client_timeout)
                     continue
                 http.receive_data(data)
             else:
                 return b""  # PAUSED: this body is complete, the next request is queued
 
-    def write_head(self, status: str, headers: list[tuple[str, str]]) -> None:
-        self._write_now(
-            self.http.send_head(status, headers, self._shared.stamp, self._shared.draining)
-        )
+    def write_head(self, head: ResponseHead) -> None:
+        self._write_now(self.policy.send_head(head))
 
     def write_body(self, data: bytes) -> None:
-        self._bytes_sent += len(data)
-        self._write_now(self.http.send_body(data))
+        self._write_now(self.policy.send_body(data))
 
     def _write_now(self, data: bytes) -> None:
         transport = self.transport
         transport.write(data)
         while transport.buffered > HIGH_WATER:
-            transport.wait_writable(self._shared.client_timeout)
+            transport.wait_writable(self._shared.state.client_timeout)
             transport.flush()
 
 

@@ -23,6 +23,8 @@ import pytest
 from tests.support import POLLERS, ROOT, Running, serve
 
 APPS = "tests.integration.apps"
+ASGI_APPS = "tests.integration.asgi_apps"
+LOOPS = ("asyncio", "uvloop")
 TIMEOUT = 10.0  # seconds any single socket operation may take before a test fails
 
 
@@ -31,8 +33,19 @@ def app(name: str) -> str:
     return f"{APPS}:{name}"
 
 
+def asgi_app(name: str) -> str:
+    """The `module:attr` spec of a test app in tests/integration/asgi_apps.py."""
+    return f"{ASGI_APPS}:{name}"
+
+
 @pytest.fixture(scope="module", params=POLLERS)
 def poller(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module", params=LOOPS)
+def loop(request: pytest.FixtureRequest) -> str:
+    """The ASGI event loop (`--loop`): module-scoped, like `poller`."""
     return request.param
 
 
@@ -40,6 +53,16 @@ def poller(request: pytest.FixtureRequest) -> str:
 def running(*args: str, poller: str, name: str = "app", **kwargs: object) -> Iterator[Running]:
     """`serve()` one of our test apps."""
     with serve(app(name), *args, poller=poller, **kwargs) as server:  # type: ignore[arg-type]
+        yield server
+
+
+@contextlib.contextmanager
+def asgi_running(
+    *args: str, loop: str | None = None, name: str = "app", **kwargs: object
+) -> Iterator[Running]:
+    """`serve()` one of the ASGI test apps, on `loop` (the default, auto, when None)."""
+    loop_args = ("--loop", loop) if loop else ()
+    with serve(asgi_app(name), *loop_args, *args, **kwargs) as server:  # type: ignore[arg-type]
         yield server
 
 
@@ -172,6 +195,18 @@ class RawConn:
             assert sep and name == name.strip(), f"bad header line {line!r}"
             headers.append((name.lower(), value.strip()))
         return Response(match[1], int(match[2]), match[3], headers, raw=head + b"\r\n\r\n")
+
+    def read_chunk(self) -> bytes:
+        """One chunk of a chunked body whose head was read; b"" for the last chunk (its
+        trailer section is read too)."""
+        size = int(self._line().split(b";")[0], 16)
+        if not size:
+            while self._line():
+                pass
+            return b""
+        piece = self._take(size + 2)
+        assert piece.endswith(b"\r\n"), "chunk not followed by CRLF"
+        return piece[:-2]
 
     def read_response(self, method: str = "GET") -> Response:
         """One complete response (an interim 1xx is returned as it is: call again)."""

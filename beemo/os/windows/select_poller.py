@@ -59,9 +59,16 @@ class SelectPoller:
     rearm = register
 
     def unregister(self, fd: int) -> None:
-        """Stop watching `fd`; a no-op when it is already gone."""
+        """Stop watching `fd`; a no-op when it is already gone.
+
+        An fd still armed may be in the leader's select(), which holds the socket open until
+        it returns (Linux): interrupt it, so that closing the socket closes the connection.
+        """
         with self._lock:
-            self._armed.pop(fd, None)
+            armed = self._armed.pop(fd, None)
+            interrupt = armed is not None and self._in_select
+        if interrupt:
+            self._interrupt()
 
     def poll(self, timeout: float | None, max_events: int) -> list[tuple[int, int]]:
         """Wait for ready fds: a list of (fd, readiness bits), each fd now disarmed."""

@@ -32,12 +32,20 @@ from beemo.server.http.messages import (
     PAUSED,
     Body,
     EndOfMessage,
+    Header,
     RequestHead,
+    ResponseHead,
     Signal,
 )
 from beemo.server.http.parser import Message, RequestParser
-from beemo.server.http.response import Framing, render_error, render_head
-from beemo.server.http.state import Phase, Step, advance
+from beemo.server.http.response import (
+    Framing,
+    render_error,
+    render_head,
+    render_switch,
+    render_trailers,
+)
+from beemo.server.http.state import Phase, Step, advance, illegal, moves
 
 __all__ = ["CLOSE", "CONTINUE", "DRAIN_LIMIT", "HTTPConnection", "READ"]
 
@@ -55,6 +63,11 @@ _REQUEST_HEAD = Step.REQUEST_HEAD
 _RESPONSE_HEAD = Step.RESPONSE_HEAD
 _RESPONSE_END = Step.RESPONSE_END
 _CLOSE = Step.CLOSE
+_SWITCH = Step.SWITCH
+# The table's moves of the steps every request takes, looked up without a call.
+_ON_REQUEST_HEAD = moves(_REQUEST_HEAD)
+_ON_RESPONSE_HEAD = moves(_RESPONSE_HEAD)
+_ON_RESPONSE_END = moves(_RESPONSE_END)
 _NONE = Framing.NONE
 _LENGTH = Framing.LENGTH
 _CHUNKED = Framing.CHUNKED
@@ -78,6 +91,7 @@ class HTTPConnection:
         self._keep_alive = False
         self._framing = _NONE
         self._remaining = -1
+        self.status = 0  # the status of the response being sent (or last sent)
 
     # ---- input ---------------------------------------------------------------------------
 
@@ -126,7 +140,7 @@ class HTTPConnection:
                 if phase is not _AWAIT_REQUEST:
                     queue.appendleft(message)
                     return PAUSED
-                self.phase = advance(phase, _REQUEST_HEAD)
+                self.phase = _ON_REQUEST_HEAD.get(phase) or illegal(phase, _REQUEST_HEAD)
                 self.request = message  # type: ignore[assignment]  # `type() is` does not narrow
                 self._heads += 1
                 self._body_started = self._continue_sent = False
@@ -198,8 +212,7 @@ class HTTPConnection:
 
     def send_head(
         self,
-        status: str,
-        headers: list[tuple[str, str]],
+        head: ResponseHead,
         stamp: str,
         close: bool = False,
         body_length: int = -1,
@@ -207,7 +220,7 @@ class HTTPConnection:
         """Render the response head.
 
         Args:
-            status, headers: the app's "200 OK" style status and (name, value) pairs.
+            head: the status and header fields.
             stamp: the current Date and Server lines.
             close: force `Connection: close` (the server is draining).
             body_length: the whole body's length when the app gave it at once: used as the
@@ -223,15 +236,16 @@ class HTTPConnection:
         if keep_alive and self._parser.completed < self._heads:  # not request_received
             keep_alive = self._drainable(request)
         data, self._framing, self._remaining, self._keep_alive = render_head(
-            status,
-            headers,
+            head,
             request.method == "HEAD",
             request.http_version == "1.0",
             keep_alive,
             stamp,
             body_length,
         )
-        self.phase = advance(self.phase, _RESPONSE_HEAD)
+        phase = self.phase
+        self.phase = _ON_RESPONSE_HEAD.get(phase) or illegal(phase, _RESPONSE_HEAD)
+        self.status = head.status
         return data
 
     def send_body(self, data: bytes) -> bytes:
@@ -257,13 +271,31 @@ class HTTPConnection:
         """Bytes still owed under Content-Length framing (for sendfile), else -1."""
         return self._remaining if self._framing is _LENGTH else -1
 
+    def frame_raw_body(self, count: int) -> tuple[bytes, bytes] | None:
+        """The bytes to write before and after `count` body bytes the caller writes itself
+        (a file sent zero-copy), or None when the response has no body.
+
+        Raises:
+            AppProtocolError: more bytes than the declared Content-Length.
+        """
+        framing = self._framing
+        if framing is _LENGTH:
+            if count > self._remaining:
+                self._keep_alive = False
+                raise AppProtocolError("response body longer than its Content-Length")
+            self._remaining -= count
+            return b"", b""
+        if framing is _CHUNKED:
+            return (b"%x\r\n" % count, b"\r\n") if count else (b"", b"")
+        if framing is _UNTIL_CLOSE:
+            return b"", b""
+        return None
+
     def count_raw_body(self, sent: int) -> None:
         """Account for `sent` body bytes written without `send_body` (sendfile)."""
         self._remaining -= sent
 
-    def send_response(
-        self, status: str, headers: list[tuple[str, str]], stamp: str, close: bool, body: bytes
-    ) -> bytes:
+    def send_response(self, head: ResponseHead, stamp: str, close: bool, body: bytes) -> bytes:
         """A whole response at once: head, complete body and end (`send_head`, `send_body`,
         `send_end` in one call, for the common app that returns its body in one piece).
 
@@ -271,29 +303,45 @@ class HTTPConnection:
             AppProtocolError: the status or headers are malformed, or the app's Content-Length
                 is not the length of `body`.
         """
-        head = self.send_head(status, headers, stamp, close, len(body))
+        data = self.send_head(head, stamp, close, len(body))
         if self._framing is _LENGTH:  # send_head checked len(body) == Content-Length
             self._remaining = 0
-            return head + body + self.send_end()
-        return head + self.send_end()  # HEAD, 204, 304: no body
+            return data + body + self.send_end()
+        return data + self.send_end()  # HEAD, 204, 304: no body
 
-    def send_end(self) -> bytes:
+    def send_end(self, trailers: tuple[Header, ...] | list[Header] = ()) -> bytes:
         """Finish the response and decide whether the connection is reused.
+
+        Args:
+            trailers: trailer fields, sent when the body is chunked (dropped otherwise: with
+                any other framing there is nowhere to put them).
 
         Raises:
             AppProtocolError: fewer bytes than the declared Content-Length (the connection
-                closes, since the client can no longer frame the stream).
+                closes, since the client can no longer frame the stream), or a bad trailer.
         """
         framing = self._framing
-        self.phase = advance(self.phase, _RESPONSE_END)
+        phase = self.phase
+        self.phase = _ON_RESPONSE_END.get(phase) or illegal(phase, _RESPONSE_END)
         if framing is _LENGTH and self._remaining > 0:
             self.phase = advance(self.phase, _CLOSE)
             raise AppProtocolError("response body shorter than its Content-Length")
-        if not self._reusable():
-            self.phase = advance(self.phase, _CLOSE)
-        else:
+        end = b""
+        if framing is _CHUNKED:
+            try:
+                end = render_trailers(trailers) if trailers else b"0\r\n\r\n"
+            except AppProtocolError:
+                # The last chunk cannot go out: like a short body, the client can no longer
+                # frame the stream, and no error response may follow the body's bytes.
+                self.phase = advance(self.phase, _CLOSE)
+                raise
+        # Whether an unread body can be drained was decided by _drainable() before the head
+        # went out, and is in _keep_alive (with the app's and the client's wishes).
+        if self._keep_alive and not self._peer_closed:
             self._drained = 0
-        return b"0\r\n\r\n" if framing is _CHUNKED else b""
+        else:
+            self.phase = advance(self.phase, _CLOSE)
+        return end
 
     def _drainable(self, request: RequestHead) -> bool:
         """Whether the unread rest of the request body can be drained to reuse the connection,
@@ -305,14 +353,45 @@ class HTTPConnection:
                 return int(value) <= DRAIN_LIMIT
         return True  # chunked: drained up to DRAIN_LIMIT, then closed
 
-    def _reusable(self) -> bool:
-        # Whether an unread body can be drained was decided by _drainable() before the head
-        # went out, and is in _keep_alive (with the app's and the client's wishes).
-        return self._keep_alive and not self._peer_closed
+    # ---- switching protocols (RFC 9110 7.8) ------------------------------------------------
+
+    @property
+    def upgrade(self) -> bytes:
+        """The protocol the request being handled asks to switch to (its Upgrade header,
+        lower-cased), or b"" when it may not switch (no Upgrade, or a request with a body)."""
+        parser = self._parser
+        # Nothing is parsed after an Upgrade request: a request pipelined before it, handled
+        # while it waits (more requests were completed than handed out), is not it.
+        if self.phase is _HANDLING and parser.completed == self._heads:
+            return parser.switch_to
+        return b""
+
+    def send_switch(self, headers: tuple[Header, ...] | list[Header], stamp: str) -> bytes:
+        """Accept the upgrade: the 101 response's bytes; the connection leaves HTTP/1.1.
+
+        Raises:
+            StateError: the request being handled is no switchable Upgrade request.
+            AppProtocolError: a malformed header.
+        """
+        if not self.upgrade:
+            raise StateError("send_switch() without an Upgrade request to accept")
+        data = render_switch(headers, stamp)
+        self.phase = advance(self.phase, _SWITCH)
+        self.status = 101
+        return data
+
+    def switched_data(self) -> bytes:
+        """The bytes the client sent after the Upgrade request's head (the new protocol's
+        first bytes), handed over once."""
+        kept = self._parser.switched_data
+        data = b"".join(kept)
+        kept.clear()
+        return data
 
     def send_error(self, status: int, message: str, stamp: str) -> bytes:
         """A complete error response; the connection closes after it."""
         self.phase = advance(self.phase, _CLOSE)
+        self.status = status
         return render_error(status, message, stamp)
 
     def close(self) -> None:
@@ -323,6 +402,22 @@ class HTTPConnection:
     def peer_closed(self) -> bool:
         """True once the client's EOF was received: nothing more can arrive."""
         return self._peer_closed
+
+    def after_response(self) -> int:
+        """What follows a finished response: 0 to close once the output is flushed, 1 when
+        nothing more is here (wait for the client), 2 when `next_event` has more to say (a
+        pipelined request, an error held back, an EOF)."""
+        phase = self.phase
+        if phase is _CLOSING or self._peer_closed:
+            return 0
+        if (
+            phase is _AWAIT_REQUEST
+            and not self._queue
+            and self._error is None
+            and not self._parser.head_started
+        ):
+            return 1
+        return 2
 
     @property
     def between_requests(self) -> bool:

@@ -19,6 +19,7 @@ __all__ = [
     "EndOfMessage",
     "Header",
     "RequestHead",
+    "ResponseHead",
     "Signal",
 ]
 
@@ -37,6 +38,19 @@ class RequestHead(NamedTuple):
     headers: list[Header]
     keep_alive: bool
     expect_continue: bool
+
+
+class ResponseHead(NamedTuple):
+    """A response's status line and header fields, as the HTTP layer takes them.
+
+    `headers` are (name, value) byte pairs in the order they go out; a tuple, so that a head
+    can key the cache of rendered blocks. `reason` is the reason phrase; empty means the
+    standard one for `status` (an ASGI app gives none, a WSGI app its own).
+    """
+
+    status: int
+    headers: tuple[Header, ...]
+    reason: bytes = b""
 
 
 class Body(NamedTuple):

@@ -8,8 +8,9 @@ leaves to the server: the size limits, the Host rules, the HTTP version, Expect,
 "Transfer-Encoding in HTTP/1.0" rule (RFC 9112 section 6.1).
 
 The callbacks only append messages to the queue given at construction. After a message that
-ends the connection (no keep-alive, or an Upgrade this server does not perform), nothing more is
-parsed: no byte after it can ever be read as a new request.
+ends the connection (no keep-alive, or an Upgrade request), nothing more is parsed: no byte
+after it can ever be read as a new request. The bytes after a body-less Upgrade request's head
+are kept for the protocol it asks for, in case the connection switches.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ _METHODS: dict[bytes, str] = {}
 _VERSIONS = {b"HTTP/1.1": "1.1", b"HTTP/1.0": "1.0"}
 _LONGEST_METHOD = 16  # llhttp's longest method name, with room to spare
 _START_KEPT = 32  # bytes of a message's start kept to tell a bad method (400) from unknown (501)
+# Bytes of a new protocol a client may send before the server agreed to switch to it.
+_SWITCHED_LIMIT = 1 << 20
 # NamedTuple's generated __new__ is a Python function; building the tuple directly skips it.
 _new_head = tuple.__new__
 Message = RequestHead | Body | EndOfMessage
@@ -65,12 +68,19 @@ class RequestParser:
         self._upgrade_body = 0  # body bytes still owed by an Upgrade request served plainly
         self._closing = False  # the head being parsed is the connection's last request
         self.finished = False  # no further request may be parsed on this connection
+        # A body-less Upgrade request was parsed: the bytes after its head belong to the
+        # protocol it asks for, kept here until the connection switches or closes.
+        self.switch_to = b""  # its Upgrade header, lower-cased
+        self.switched_data: list[bytes] = []
+        self._switched_size = 0
 
     def feed(self, data: bytes) -> None:
         """Parse `data`; raises `ProtocolError` on a malformed or over-limit request."""
         if self.finished:
             if self._upgrade_body:
                 self._take_upgrade_body(data)
+            elif self.switch_to:
+                self._keep_switched(data)
             return
         fresh = not self._in_message  # a new message would start at data[0]
         self._chunk = data if fresh else None
@@ -79,8 +89,8 @@ class RequestParser:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            self.finished = True  # Beemo does not switch protocols here: answer, then close
-            self._ignore_upgrade(data[int(exc.args[0]) :] if exc.args else b"")
+            self.finished = True  # no further HTTP/1.1 request on this connection
+            self._upgrade(data[int(exc.args[0]) :] if exc.args else b"")
             return
         except httptools.HttpParserCallbackError as exc:
             if isinstance(exc.__context__, ProtocolError):
@@ -130,20 +140,25 @@ class RequestParser:
         if self._head_bytes > self._limits.max_head_size:
             raise ProtocolError(431, "Request Header Fields Too Large")
 
-    def _ignore_upgrade(self, rest: bytes) -> None:
-        """Serve an Upgrade request as a plain one (RFC 9110 7.8 lets a server ignore Upgrade).
+    def _upgrade(self, rest: bytes) -> None:
+        """An Upgrade request ended its head (llhttp stops parsing there).
 
-        llhttp ends an upgrade request at its head and stops parsing, so its body is read here:
-        a Content-Length body from the bytes that follow; a chunked one is refused.
+        A body-less one may switch protocols: the bytes after its head are kept for the new
+        protocol (`switched_data`). One with a body is served as a plain request (RFC 9110 7.8
+        lets a server ignore Upgrade), its body read here: a Content-Length body from the
+        bytes that follow; a chunked one is refused.
         """
         queue = self._queue
         head = queue[-2] if len(queue) >= 2 else None
         if type(head) is not RequestHead or type(queue[-1]) is not EndOfMessage:
-            return  # a CONNECT or a body-less upgrade: nothing more to read
+            return  # a CONNECT: nothing more to read
         length = 0
+        protocol = b""
         for name, value in head.headers:
             lowered = name.lower()
-            if lowered == b"transfer-encoding":
+            if lowered == b"upgrade":
+                protocol = value.lower()
+            elif lowered == b"transfer-encoding":
                 queue.pop()
                 queue.pop()
                 raise ProtocolError(400, "Bad Request: an Upgrade request with a chunked body")
@@ -154,6 +169,20 @@ class RequestParser:
             self.completed -= 1
             self._upgrade_body = length
             self._take_upgrade_body(rest)
+        else:
+            self.switch_to = protocol
+            self._keep_switched(rest)
+
+    def _keep_switched(self, data: bytes) -> None:
+        if not data:
+            return
+        self._switched_size += len(data)
+        if self._switched_size > _SWITCHED_LIMIT:
+            # A client that streams before it was told to switch: the handshake is broken.
+            self.switch_to = b""
+            self.switched_data.clear()
+            raise ProtocolError(400, "Bad Request: data sent before the protocol switched")
+        self.switched_data.append(data)
 
     def _take_upgrade_body(self, data: bytes) -> None:
         piece = data[: self._upgrade_body]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from beemo.server.http.exchange import Exchange
-from beemo.server.http.messages import Header, RequestHead
+from beemo.server.http.messages import Header, RequestHead, ResponseHead
 
 
 class FakeExchange:
@@ -15,16 +15,17 @@ class FakeExchange:
         assert all(pieces), "b'' ends the body: give non-empty pieces"
         self._pieces = deque(pieces)
         self.reads = 0  # read_body calls
-        self.heads: list[tuple[str, list[tuple[str, str]]]] = []
+        self.heads: list[ResponseHead] = []
         self.written: list[bytes] = []
 
     def read_body(self) -> bytes:
         self.reads += 1
         return self._pieces.popleft() if self._pieces else b""
 
-    def write_head(self, status: str, headers: list[tuple[str, str]]) -> None:
+    def write_head(self, head: ResponseHead) -> None:
         assert not self.heads, "the head was sent twice"
-        self.heads.append((status, list(headers)))
+        assert type(head) is ResponseHead, head
+        self.heads.append(head)
 
     def write_body(self, data: bytes) -> None:
         assert self.heads, "body before head"

@@ -14,7 +14,7 @@ import pytest
 from beemo.adapters.wsgi import WSGIAdapter, WSGIResponse
 from beemo.adapters.wsgi_streams import FileWrapper, InputStream
 from beemo.errors import AppProtocolError
-from beemo.server.http.messages import RequestHead
+from beemo.server.http.messages import RequestHead, ResponseHead
 from tests.unit.adapters.exchange import FakeExchange, request
 
 SERVER = ("127.0.0.1", 8000)
@@ -343,7 +343,7 @@ def test_exc_info_reraises_once_write_sent_the_head() -> None:
     exchange = FakeExchange()
     with pytest.raises(ValueError, match="boom"):
         start(app, exchange=exchange)
-    assert exchange.heads == [("200 OK", [])] and exchange.written == [b"partial"]
+    assert exchange.heads == [ResponseHead(200, (), b"OK")] and exchange.written == [b"partial"]
 
 
 def test_exc_info_reraises_once_the_first_piece_went_out() -> None:
@@ -407,7 +407,7 @@ def test_write_sends_the_head_then_the_body() -> None:
         return [b"four"]
 
     response, exchange = start(app)
-    assert exchange.heads == [("200 OK", [("X-A", "1")])]
+    assert exchange.heads == [ResponseHead(200, ((b"X-A", b"1"),), b"OK")]
     assert exchange.written == [b"one", b"two", b"three"]
     assert all(type(piece) is bytes for piece in exchange.written)
     assert response.head_sent and response.body_length == -1

@@ -22,10 +22,13 @@ from beemo.server.http.messages import (
     Body,
     EndOfMessage,
     RequestHead,
+    ResponseHead,
 )
 
 STAMP = "date: Thu, 01 Jan 2026 00:00:00 GMT\r\nserver: beemo\r\n"
 Message = RequestHead | Body | EndOfMessage
+OK = ResponseHead(200, ())
+TEXT = ResponseHead(200, ((b"Content-Type", b"text/plain"),))
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,7 @@ class Outcome:
 
 def respond(conn: HTTPConnection) -> bytes:
     """A complete 200 response with a 2-byte body of known length."""
-    return (
-        conn.send_head("200 OK", [("Content-Type", "text/plain")], STAMP, body_length=2)
-        + conn.send_body(b"ok")
-        + conn.send_end()
-    )
+    return conn.send_head(TEXT, STAMP, body_length=2) + conn.send_body(b"ok") + conn.send_end()
 
 
 def joined(messages: list[Message]) -> tuple[Message, ...]:
@@ -113,7 +112,9 @@ def splittings(data: bytes, seeds: int = 20) -> Iterator[tuple[str, list[bytes]]
 
 
 __all__ = [
+    "OK",
     "STAMP",
+    "TEXT",
     "Outcome",
     "byte_at_a_time",
     "drive",

@@ -16,8 +16,9 @@ from beemo.server.http.messages import (
     Body,
     EndOfMessage,
     RequestHead,
+    ResponseHead,
 )
-from tests.unit.server.http.driver import STAMP, byte_at_a_time, respond
+from tests.unit.server.http.driver import OK, STAMP, TEXT, byte_at_a_time, respond
 
 GET = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 GET2 = b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -26,6 +27,9 @@ HEAD = b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"
 GET10 = b"GET / HTTP/1.0\r\n\r\n"
 GET10_KEEP = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
 EXPECT = b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+LENGTH_3 = ResponseHead(200, ((b"Content-Length", b"3"),))
+LENGTH_5 = ResponseHead(200, ((b"Content-Length", b"5"),))
+CLOSING = ResponseHead(200, ((b"Connection", b"close"),))
 
 
 def post(body: bytes) -> bytes:
@@ -62,7 +66,7 @@ def test_a_pipelined_request_is_paused_until_the_response_ends() -> None:
     assert head_of(conn).target == b"/"
     assert conn.next_event() == EndOfMessage()
     assert conn.next_event() is PAUSED
-    conn.send_head("200 OK", [], STAMP, body_length=0)
+    conn.send_head(OK, STAMP, body_length=0)
     assert conn.responding
     assert conn.next_event() is PAUSED
     conn.send_end()
@@ -150,7 +154,7 @@ def closed_by_the_response() -> HTTPConnection:
     conn = fed(GET + GET2)
     head_of(conn)
     assert conn.next_event() == EndOfMessage()
-    conn.send_head("200 OK", [("Connection", "close")], STAMP, body_length=0)
+    conn.send_head(CLOSING, STAMP, body_length=0)
     conn.send_end()
     return conn
 
@@ -317,7 +321,7 @@ def test_no_continue_without_expect_or_after_the_response_started() -> None:
     assert not conn.wants_continue()
     conn = fed(EXPECT)
     head_of(conn)
-    conn.send_head("417 Expectation Failed", [], STAMP, body_length=0)
+    conn.send_head(ResponseHead(417, ()), STAMP, body_length=0)
     assert not conn.wants_continue()
 
 
@@ -341,20 +345,18 @@ def test_a_body_sent_anyway_after_the_continue_can_be_drained() -> None:
 
 
 def responded(
-    request: bytes, status: str, headers: list[tuple[str, str]], body: list[bytes], **kwargs: object
+    request: bytes, head: ResponseHead, body: list[bytes], **kwargs: object
 ) -> tuple[HTTPConnection, bytes]:
     conn = fed(request)
     head_of(conn)
     assert type(conn.next_event()) is EndOfMessage
-    out = conn.send_head(status, headers, STAMP, **kwargs)  # type: ignore[arg-type]
+    out = conn.send_head(head, STAMP, **kwargs)  # type: ignore[arg-type]
     out += b"".join(conn.send_body(piece) for piece in body)
     return conn, out + conn.send_end()
 
 
 def test_chunked_framing_bytes_are_exact() -> None:
-    conn, out = responded(
-        GET, "200 OK", [("Content-Type", "text/plain")], [b"hello", b"", b"0123456789abcdef"]
-    )
+    conn, out = responded(GET, TEXT, [b"hello", b"", b"0123456789abcdef"])
     assert out == (
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
         + STAMP.encode()
@@ -365,55 +367,55 @@ def test_chunked_framing_bytes_are_exact() -> None:
 
 
 def test_content_length_framing_passes_the_body_through() -> None:
-    conn, out = responded(GET, "200 OK", [("Content-Length", "5")], [b"he", b"llo"])
+    conn, out = responded(GET, LENGTH_5, [b"he", b"llo"])
     assert out.endswith(b"Content-Length: 5\r\n" + STAMP.encode() + b"\r\nhello")
     assert conn.next_interest() == READ
 
 
 def test_body_length_becomes_the_content_length() -> None:
-    conn, out = responded(GET, "200 OK", [], [b"hello"], body_length=5)
+    conn, out = responded(GET, OK, [b"hello"], body_length=5)
     assert out == b"HTTP/1.1 200 OK\r\n" + STAMP.encode() + b"content-length: 5\r\n\r\nhello"
 
 
 def test_http10_without_length_is_close_delimited() -> None:
-    conn, out = responded(GET10_KEEP, "200 OK", [], [b"hello", b"!"])
+    conn, out = responded(GET10_KEEP, OK, [b"hello", b"!"])
     assert out == b"HTTP/1.1 200 OK\r\n" + STAMP.encode() + b"connection: close\r\n\r\nhello!"
     assert conn.next_interest() == CLOSE
 
 
 def test_http10_keep_alive_with_a_length_stays_open() -> None:
-    conn, out = responded(GET10_KEEP, "200 OK", [], [b"hi"], body_length=2)
+    conn, out = responded(GET10_KEEP, OK, [b"hi"], body_length=2)
     assert b"connection: keep-alive\r\n" in out
     assert conn.next_interest() == READ
 
 
 def test_http10_without_keep_alive_closes_even_with_a_length() -> None:
-    conn, out = responded(GET10, "200 OK", [], [b"hi"], body_length=2)
+    conn, out = responded(GET10, OK, [b"hi"], body_length=2)
     assert b"connection: close\r\n" in out
     assert conn.next_interest() == CLOSE
 
 
 def test_head_request_sends_no_body() -> None:
-    conn, out = responded(HEAD, "200 OK", [("Content-Length", "5")], [b"hello"])
+    conn, out = responded(HEAD, LENGTH_5, [b"hello"])
     assert out == b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n" + STAMP.encode() + b"\r\n"
     assert conn.next_interest() == READ
 
 
-@pytest.mark.parametrize("status", ["204 No Content", "304 Not Modified"])
-def test_no_body_statuses_send_no_body(status: str) -> None:
-    conn, out = responded(GET, status, [], [b"ignored"])
-    assert out == f"HTTP/1.1 {status}\r\n{STAMP}\r\n".encode()
+@pytest.mark.parametrize(("status", "line"), [(204, "204 No Content"), (304, "304 Not Modified")])
+def test_no_body_statuses_send_no_body(status: int, line: str) -> None:
+    conn, out = responded(GET, ResponseHead(status, ()), [b"ignored"])
+    assert out == f"HTTP/1.1 {line}\r\n{STAMP}\r\n".encode()
     assert conn.next_interest() == READ
 
 
 def test_app_connection_close_closes() -> None:
-    conn, out = responded(GET, "200 OK", [("Connection", "close")], [b"hi"], body_length=2)
+    conn, out = responded(GET, CLOSING, [b"hi"], body_length=2)
     assert out.count(b"onnection: close") == 1 and b"Connection: close" not in out
     assert conn.next_interest() == CLOSE
 
 
 def test_forced_close_closes() -> None:
-    conn, out = responded(GET, "200 OK", [], [b"hi"], body_length=2, close=True)
+    conn, out = responded(GET, OK, [b"hi"], body_length=2, close=True)
     assert b"connection: close\r\n" in out
     assert conn.next_interest() == CLOSE
 
@@ -421,7 +423,7 @@ def test_forced_close_closes() -> None:
 def test_a_body_longer_than_its_content_length_is_refused() -> None:
     conn = fed(GET)
     head_of(conn)
-    conn.send_head("200 OK", [("Content-Length", "3")], STAMP)
+    conn.send_head(LENGTH_3, STAMP)
     assert conn.send_body(b"ab") == b"ab"
     with pytest.raises(AppProtocolError):
         conn.send_body(b"cd")
@@ -432,7 +434,7 @@ def test_a_body_longer_than_its_content_length_is_refused() -> None:
 def test_a_body_shorter_than_its_content_length_closes() -> None:
     conn = fed(GET + GET2)
     head_of(conn)
-    conn.send_head("200 OK", [("Content-Length", "3")], STAMP)
+    conn.send_head(LENGTH_3, STAMP)
     conn.send_body(b"ab")
     with pytest.raises(AppProtocolError):
         conn.send_end()
@@ -442,7 +444,7 @@ def test_a_body_shorter_than_its_content_length_closes() -> None:
 def test_raw_body_accounting_for_sendfile() -> None:
     conn = fed(GET)
     head_of(conn)
-    conn.send_head("200 OK", [("Content-Length", "10")], STAMP)
+    conn.send_head(ResponseHead(200, ((b"Content-Length", b"10"),)), STAMP)
     assert conn.raw_body_remaining() == 10
     conn.count_raw_body(4)
     assert conn.raw_body_remaining() == 6
@@ -451,8 +453,47 @@ def test_raw_body_accounting_for_sendfile() -> None:
     assert conn.next_interest() == READ
     conn = fed(GET)
     head_of(conn)
-    conn.send_head("200 OK", [], STAMP)
+    conn.send_head(OK, STAMP)
     assert conn.raw_body_remaining() == -1
+
+
+def test_the_framing_around_raw_body_bytes() -> None:
+    """frame_raw_body: what goes before and after bytes the caller writes itself (a file
+    sent zero-copy), per framing."""
+    conn = fed(GET)
+    head_of(conn)
+    conn.send_head(ResponseHead(200, ((b"Content-Length", b"10"),)), STAMP)
+    assert conn.frame_raw_body(4) == (b"", b"")
+    assert conn.raw_body_remaining() == 6
+    assert conn.frame_raw_body(6) == (b"", b"")
+    conn.send_end()
+    assert conn.next_interest() == READ
+    conn = fed(GET)
+    head_of(conn)
+    conn.send_head(OK, STAMP)
+    assert conn.frame_raw_body(26) == (b"1a\r\n", b"\r\n")  # one chunk
+    assert conn.frame_raw_body(0) == (b"", b"")  # an empty chunk would end the body
+    assert conn.send_end() == b"0\r\n\r\n"
+    conn = fed(GET10_KEEP)
+    head_of(conn)
+    conn.send_head(OK, STAMP)
+    assert conn.frame_raw_body(5) == (b"", b"")  # close-delimited
+    conn = fed(HEAD)
+    head_of(conn)
+    conn.send_head(OK, STAMP)
+    assert conn.frame_raw_body(5) is None  # no body goes out at all
+
+
+def test_raw_body_bytes_past_the_content_length_are_refused() -> None:
+    conn = fed(GET + GET2)
+    head_of(conn)
+    conn.send_head(LENGTH_3, STAMP)
+    with pytest.raises(AppProtocolError, match="longer"):
+        conn.frame_raw_body(4)
+    assert conn.raw_body_remaining() == 3  # nothing was counted
+    conn.frame_raw_body(3)
+    conn.send_end()
+    assert conn.next_interest() == CLOSE  # the app's bytes no longer frame the stream
 
 
 def test_send_error_renders_and_closes() -> None:
@@ -468,9 +509,9 @@ def test_responses_out_of_order_are_state_errors() -> None:
     head_of(conn)
     with pytest.raises(StateError):
         conn.send_end()
-    conn.send_head("200 OK", [], STAMP, body_length=0)
+    conn.send_head(OK, STAMP, body_length=0)
     with pytest.raises(StateError):
-        conn.send_head("200 OK", [], STAMP, body_length=0)
+        conn.send_head(OK, STAMP, body_length=0)
     conn.send_end()
     with pytest.raises(StateError):
         conn.send_end()
@@ -480,8 +521,111 @@ def test_a_malformed_app_head_leaves_the_connection_able_to_send_an_error() -> N
     conn = fed(GET)
     head_of(conn)
     with pytest.raises(AppProtocolError):
-        conn.send_head("200 OK", [("X-Bad", "a\r\nSet-Cookie: x")], STAMP)
+        conn.send_head(ResponseHead(200, ((b"X-Bad", b"a\r\nSet-Cookie: x"),)), STAMP)
     assert not conn.responding
     out = conn.send_error(500, "Internal Server Error", STAMP)
     assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert b"Set-Cookie" not in out
+
+
+# ---- trailers: sent with a chunked body, dropped otherwise -----------------------------------
+
+TRAILERS = ((b"X-Checksum", b"abc"), (b"Server-Timing", b"db;dur=5"))
+
+
+def test_trailers_end_a_chunked_body() -> None:
+    conn = fed(GET)
+    head_of(conn)
+    conn.next_event()
+    out = conn.send_head(OK, STAMP) + conn.send_body(b"hi") + conn.send_end(TRAILERS)
+    assert out.endswith(
+        b"transfer-encoding: chunked\r\n\r\n"
+        b"2\r\nhi\r\n0\r\nX-Checksum: abc\r\nServer-Timing: db;dur=5\r\n\r\n"
+    )
+    assert conn.next_interest() == READ
+
+
+def test_no_trailers_is_the_plain_last_chunk() -> None:
+    conn = fed(GET)
+    head_of(conn)
+    conn.send_head(OK, STAMP)
+    assert conn.send_end(()) == b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("request_", "head", "kwargs"),
+    [
+        (GET, LENGTH_5, {}),  # Content-Length framing: nowhere to put them
+        (GET, OK, {"body_length": 5}),
+        (HEAD, OK, {}),
+        (GET, ResponseHead(204, ()), {}),
+        (GET10_KEEP, OK, {}),  # close-delimited: the end of the body is the end of the stream
+    ],
+    ids=["content-length", "body length", "HEAD", "204", "HTTP/1.0"],
+)
+def test_trailers_are_dropped_without_chunked_framing(
+    request_: bytes, head: ResponseHead, kwargs: dict[str, int]
+) -> None:
+    plain = fed(request_)
+    head_of(plain)
+    with_trailers = fed(request_)
+    head_of(with_trailers)
+    parts = []
+    for conn, trailers in ((plain, ()), (with_trailers, TRAILERS)):
+        out = conn.send_head(head, STAMP, **kwargs) + conn.send_body(b"hello")  # type: ignore[arg-type]
+        parts.append(out + conn.send_end(trailers))
+    assert parts[0] == parts[1] and b"X-Checksum" not in parts[1]
+    assert plain.next_interest() == with_trailers.next_interest()
+
+
+@pytest.mark.parametrize(
+    "trailer",
+    [(b"Bad Name", b"v"), (b"X-A", b"a\r\nb"), (b"X-A", b"a\x00b"), ("X-A", b"v"), (b"X-A",)],
+    ids=repr,
+)
+def test_a_bad_trailer_is_an_app_error_and_the_connection_closes(trailer: object) -> None:
+    """The last chunk never went out: the body cannot be ended any more, and no error
+    response may follow the bytes already sent, so the connection only closes."""
+    conn = fed(GET + GET2)
+    head_of(conn)
+    conn.next_event()
+    conn.send_head(OK, STAMP)
+    conn.send_body(b"hi")
+    with pytest.raises(AppProtocolError):
+        conn.send_end([trailer])  # type: ignore[list-item]
+    assert not conn.can_answer_error
+    assert conn.next_interest() == CLOSE
+    assert conn.next_event() is CONNECTION_CLOSED
+
+
+# ---- status: the status of the response being sent -----------------------------------------
+
+
+def test_status_follows_the_responses() -> None:
+    conn = fed(GET + GET2 + GET)
+    assert conn.status == 0  # nothing sent yet
+    head_of(conn)
+    conn.next_event()
+    with pytest.raises(AppProtocolError):
+        conn.send_head(ResponseHead(404, ((b"Bad Name", b"v"),)), STAMP)
+    assert conn.status == 0  # a refused head sent nothing
+    conn.send_head(ResponseHead(404, ()), STAMP)
+    assert conn.status == 404  # while the response is being sent
+    conn.send_end()
+    assert conn.status == 404  # and once it is complete, until the next one
+    head_of(conn)
+    assert conn.status == 404
+    conn.next_event()
+    conn.send_response(ResponseHead(201, (), b"Made"), STAMP, False, b"x")
+    assert conn.status == 201
+    head_of(conn)
+    conn.send_error(500, "Internal Server Error", STAMP)
+    assert conn.status == 500
+
+
+def test_status_of_an_error_response() -> None:
+    conn = HTTPConnection(Limits())
+    with pytest.raises(ProtocolError) as caught:
+        conn.receive_data(b"\x00 garbage\r\n\r\n")
+    conn.send_error(caught.value.status, caught.value.message, STAMP)
+    assert conn.status == caught.value.status == 400

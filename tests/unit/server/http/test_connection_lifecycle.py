@@ -14,9 +14,10 @@ from beemo.server.http.messages import (
     Body,
     EndOfMessage,
     RequestHead,
+    ResponseHead,
 )
 from beemo.server.http.state import Phase
-from tests.unit.server.http.driver import STAMP, drive, respond
+from tests.unit.server.http.driver import OK, STAMP, TEXT, drive, respond
 
 GET = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 GET2 = b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -54,32 +55,32 @@ def received(request: bytes) -> HTTPConnection:
 # ---- send_response: head, whole body and end in one call --------------------------------------
 
 
+LENGTH_5 = ResponseHead(200, ((b"Content-Length", b"5"),))
+
 RESPONSES = [
-    (GET, "200 OK", [("Content-Type", "text/plain")], b"hello"),
-    (GET, "200 OK", [("Content-Length", "5")], b"hello"),
-    (GET, "200 OK", [], b""),
-    (GET, "404 Not Found", [("Connection", "close")], b"gone"),
-    (HEAD, "200 OK", [("Content-Length", "5")], b"hello"),
-    (HEAD, "200 OK", [], b"hello"),
-    (GET, "204 No Content", [], b""),
-    (GET, "304 Not Modified", [("ETag", '"x"')], b""),
-    (GET10, "200 OK", [], b"hello"),
-    (GET10_KEEP, "200 OK", [], b"hello"),
+    (GET, TEXT, b"hello"),
+    (GET, LENGTH_5, b"hello"),
+    (GET, OK, b""),
+    (GET, ResponseHead(404, ((b"Connection", b"close"),)), b"gone"),
+    (HEAD, LENGTH_5, b"hello"),
+    (HEAD, OK, b"hello"),
+    (GET, ResponseHead(204, ()), b""),
+    (GET, ResponseHead(304, ((b"ETag", b'"x"'),)), b""),
+    (GET10, OK, b"hello"),
+    (GET10_KEEP, OK, b"hello"),
 ]
 
 
-@pytest.mark.parametrize(("request_", "status", "headers", "body"), RESPONSES)
+@pytest.mark.parametrize(("request_", "head", "body"), RESPONSES)
 @pytest.mark.parametrize("close", [False, True])
 def test_send_response_is_send_head_body_and_end_in_one(
-    request_: bytes, status: str, headers: list[tuple[str, str]], body: bytes, close: bool
+    request_: bytes, head: ResponseHead, body: bytes, close: bool
 ) -> None:
     one = received(request_)
-    whole = one.send_response(status, headers, STAMP, close, body)
+    whole = one.send_response(head, STAMP, close, body)
     three = received(request_)
     parts = (
-        three.send_head(status, headers, STAMP, close, len(body))
-        + three.send_body(body)
-        + three.send_end()
+        three.send_head(head, STAMP, close, len(body)) + three.send_body(body) + three.send_end()
     )
     assert whole == parts
     assert (one.phase, one.next_interest()) == (three.phase, three.next_interest())
@@ -87,7 +88,7 @@ def test_send_response_is_send_head_body_and_end_in_one(
 
 def test_send_response_bytes() -> None:
     conn = received(GET)
-    assert conn.send_response("200 OK", [("X-A", "1")], STAMP, False, b"hello") == (
+    assert conn.send_response(ResponseHead(200, ((b"X-A", b"1"),)), STAMP, False, b"hello") == (
         b"HTTP/1.1 200 OK\r\nX-A: 1\r\n" + STAMP.encode() + b"content-length: 5\r\n\r\nhello"
     )
     assert conn.phase is Phase.AWAIT_REQUEST and conn.next_interest() == READ
@@ -97,7 +98,7 @@ def test_send_response_bytes() -> None:
 
 def test_send_response_of_a_head_request_sends_no_body() -> None:
     conn = received(HEAD)
-    out = conn.send_response("200 OK", [("Content-Length", "5")], STAMP, False, b"hello")
+    out = conn.send_response(LENGTH_5, STAMP, False, b"hello")
     assert out == b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n" + STAMP.encode() + b"\r\n"
     assert conn.next_interest() == READ
 
@@ -105,19 +106,21 @@ def test_send_response_of_a_head_request_sends_no_body() -> None:
 @pytest.mark.parametrize("close", [False, True], ids=["app", "server"])
 def test_send_response_that_closes(close: bool) -> None:
     conn = received(GET + GET2)
-    headers = [] if close else [("Connection", "close")]
-    out = conn.send_response("200 OK", headers, STAMP, close, b"bye")
+    headers = () if close else ((b"Connection", b"close"),)
+    out = conn.send_response(ResponseHead(200, headers), STAMP, close, b"bye")
     assert out.endswith(b"connection: close\r\n\r\nbye")
     assert conn.next_interest() == CLOSE and conn.next_event() is CONNECTION_CLOSED
 
 
-@pytest.mark.parametrize("declared", ["0", "4", "6"])
-def test_send_response_with_a_wrong_content_length_sends_nothing(declared: str) -> None:
+@pytest.mark.parametrize("declared", [b"0", b"4", b"6"])
+def test_send_response_with_a_wrong_content_length_sends_nothing(declared: bytes) -> None:
     """The mismatch is found before any byte is produced: the connection can still answer
     with a clean 500 rather than a truncated or overlong response."""
     conn = received(GET)
     with pytest.raises(AppProtocolError, match="does not match"):
-        conn.send_response("200 OK", [("Content-Length", declared)], STAMP, False, b"hello")
+        conn.send_response(
+            ResponseHead(200, ((b"Content-Length", declared),)), STAMP, False, b"hello"
+        )
     assert conn.phase is Phase.HANDLING and not conn.responding and conn.can_answer_error
     assert conn.send_error(500, "Internal Server Error", STAMP).startswith(b"HTTP/1.1 500 ")
     assert conn.next_interest() == CLOSE
@@ -126,18 +129,18 @@ def test_send_response_with_a_wrong_content_length_sends_nothing(declared: str) 
 def test_send_response_before_any_request_is_a_state_error() -> None:
     conn = HTTPConnection(Limits())
     with pytest.raises(StateError):
-        conn.send_response("200 OK", [], STAMP, False, b"x")
+        conn.send_response(OK, STAMP, False, b"x")
     with pytest.raises(StateError):
-        conn.send_head("200 OK", [], STAMP)
+        conn.send_head(OK, STAMP)
     conn.receive_data(GET)  # still usable
     assert type(conn.next_event()) is RequestHead
 
 
 def test_send_response_twice_is_a_state_error() -> None:
     conn = received(GET + GET2)
-    conn.send_response("200 OK", [], STAMP, False, b"x")
+    conn.send_response(OK, STAMP, False, b"x")
     with pytest.raises(StateError):
-        conn.send_response("200 OK", [], STAMP, False, b"x")
+        conn.send_response(OK, STAMP, False, b"x")
 
 
 # ---- Connection: close announced when the unread body cannot be drained ----------------------
@@ -155,7 +158,7 @@ def test_an_unread_content_length_body_over_the_drain_limit_announces_close(
     length: int, closes: bool
 ) -> None:
     conn = handling(post_head(length) + b"x" * min(length, 10))
-    out = conn.send_response("200 OK", [], STAMP, False, b"ok")
+    out = conn.send_response(OK, STAMP, False, b"ok")
     assert announced_close(out) is closes
     assert conn.next_interest() == (CLOSE if closes else READ)
 
@@ -168,7 +171,7 @@ def test_a_body_read_whole_is_never_a_reason_to_close() -> None:
     while type(conn.next_event()) is Body:
         pass
     assert conn.request_received
-    out = conn.send_response("200 OK", [], STAMP, False, b"ok")
+    out = conn.send_response(OK, STAMP, False, b"ok")
     assert not announced_close(out) and conn.next_interest() == READ
 
 
@@ -177,7 +180,7 @@ def test_a_continue_never_sent_announces_close() -> None:
     drained, so the response says the connection closes."""
     conn = handling(post_head(5, b"Expect: 100-continue"))
     assert conn.wants_continue()
-    out = conn.send_response("417 Expectation Failed", [], STAMP, False, b"no")
+    out = conn.send_response(ResponseHead(417, ()), STAMP, False, b"no")
     assert announced_close(out)
     assert conn.next_interest() == CLOSE and conn.next_event() is CONNECTION_CLOSED
 
@@ -185,7 +188,7 @@ def test_a_continue_never_sent_announces_close() -> None:
 def test_a_continue_body_that_started_is_drained_instead() -> None:
     conn = handling(post_head(5, b"Expect: 100-continue"), b"he")
     assert conn.next_event() == Body(b"he")
-    out = conn.send_response("200 OK", [], STAMP, False, b"ok")
+    out = conn.send_response(OK, STAMP, False, b"ok")
     assert not announced_close(out)
     conn.receive_data(b"llo" + GET2)
     assert type(head := conn.next_event()) is RequestHead and head.target == b"/2"
@@ -194,14 +197,14 @@ def test_a_continue_body_that_started_is_drained_instead() -> None:
 def test_a_big_continue_body_that_started_still_announces_close() -> None:
     conn = handling(post_head(DRAIN_LIMIT + 1, b"Expect: 100-continue"), b"he")
     assert conn.next_event() == Body(b"he")
-    assert announced_close(conn.send_response("200 OK", [], STAMP, False, b"ok"))
+    assert announced_close(conn.send_response(OK, STAMP, False, b"ok"))
 
 
 def test_the_announcement_follows_the_head_through_send_head_too() -> None:
     conn = handling(post_head(DRAIN_LIMIT + 1))
-    assert announced_close(conn.send_head("200 OK", [], STAMP))
+    assert announced_close(conn.send_head(OK, STAMP))
     conn = handling(post_head(DRAIN_LIMIT))
-    assert not announced_close(conn.send_head("200 OK", [], STAMP))
+    assert not announced_close(conn.send_head(OK, STAMP))
 
 
 def chunk(data: bytes) -> bytes:
@@ -211,7 +214,7 @@ def chunk(data: bytes) -> bytes:
 def test_an_unread_chunked_body_is_drained_up_to_the_limit_then_closes() -> None:
     """Its size is unknown up front: the head keeps the connection, and draining stops it."""
     conn = handling(CHUNKED)
-    assert not announced_close(conn.send_response("200 OK", [], STAMP, False, b"ok"))
+    assert not announced_close(conn.send_response(OK, STAMP, False, b"ok"))
     piece = b"x" * (1 << 16)
     events = []
     for _ in range(DRAIN_LIMIT // len(piece)):
@@ -242,7 +245,7 @@ def test_can_answer_error_through_a_request() -> None:
     assert conn.can_answer_error  # still nothing sent
     assert type(conn.next_event()) is RequestHead
     assert conn.can_answer_error  # HANDLING: no response byte yet
-    conn.send_head("200 OK", [], STAMP)
+    conn.send_head(OK, STAMP)
     assert not conn.can_answer_error  # RESPONDING: a response is going out
     conn.send_end()
     assert not conn.can_answer_error  # the rest of the answered body is still owed
@@ -261,12 +264,23 @@ def test_can_answer_error_through_a_request() -> None:
 def test_an_error_in_the_body_while_responding_closes_without_raising(bad: bytes) -> None:
     conn = handling(CHUNKED + chunk(b"ok"))
     assert conn.next_event() == Body(b"ok")
-    conn.send_head("200 OK", [], STAMP)
+    conn.send_head(OK, STAMP)
     conn.receive_data(bad)  # no ProtocolError: the response already started
     event = conn.next_event()
     if event == Body(b"abc"):  # the good bytes before the bad ones are still handed out
         event = conn.next_event()
     assert event is CONNECTION_CLOSED
+    assert conn.next_interest() == CLOSE and not conn.can_answer_error
+
+
+def test_an_error_held_back_behind_a_request_being_answered_only_closes() -> None:
+    """Bad bytes after a whole request are held back until it is handed out; found while its
+    response is going out, they close the connection: no second response may follow."""
+    conn = handling(post_head(2) + b"ab\x00garbage\r\n\r\n")
+    conn.send_head(OK, STAMP)
+    assert conn.next_event() == Body(b"ab")
+    assert conn.next_event() == EndOfMessage()
+    assert conn.next_event() is CONNECTION_CLOSED  # no ProtocolError
     assert conn.next_interest() == CLOSE and not conn.can_answer_error
 
 
@@ -335,7 +349,7 @@ def test_a_response_after_the_eof_ends_the_connection() -> None:
     conn = received(GET)
     conn.receive_data(b"")
     assert conn.peer_closed
-    out = conn.send_response("200 OK", [], STAMP, False, b"ok")
+    out = conn.send_response(OK, STAMP, False, b"ok")
     assert out.endswith(b"\r\n\r\nok")
     assert conn.phase is Phase.CLOSING and conn.next_interest() == CLOSE
 

@@ -1,0 +1,441 @@
+"""ConnectionPolicy, sans-I/O: deadlines, draining, error responses and the access log line,
+decided from bytes fed to a real `HTTPConnection` and "now" passed in as a number."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from beemo.config import Limits
+from beemo.errors import AppProtocolError, ProtocolError
+from beemo.server.http.connection import CLOSE, HTTPConnection
+from beemo.server.http.messages import (
+    CONNECTION_CLOSED,
+    NEED_DATA,
+    Body,
+    EndOfMessage,
+    RequestHead,
+    ResponseHead,
+)
+from beemo.server.http.policy import READ, WRITE, ConnectionPolicy, ServerState
+from tests.unit.server.http.driver import OK, STAMP
+
+KEEP_ALIVE = 5.0
+CLIENT_TIMEOUT = 30.0
+ACCEPTED = 1000.0  # the monotonic time the connection was accepted
+CLIENT = ("10.0.0.7", 54321)
+WHEN = "01/Jan/2026:00:00:00 +0000"
+
+GET = b"GET /p?q=1 HTTP/1.1\r\nHost: a\r\n\r\n"
+GET2 = b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n"
+POST = b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n"
+
+
+@pytest.fixture(autouse=True)
+def _propagating_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """caplog listens on the root logger: make sure Beemo's loggers reach it."""
+    for name in ("beemo.error", "beemo.access"):
+        monkeypatch.setattr(logging.getLogger(name), "propagate", True)
+
+
+def state(*, access_log: bool = True, draining: bool = False) -> ServerState:
+    server = ServerState(
+        keep_alive=KEEP_ALIVE, client_timeout=CLIENT_TIMEOUT, access_log=access_log
+    )
+    server.stamp = STAMP
+    server.log_time = WHEN
+    server.draining = draining
+    return server
+
+
+def policy(
+    *chunks: bytes, server: ServerState | None = None, client: object = CLIENT
+) -> ConnectionPolicy:
+    http = HTTPConnection(Limits())
+    for chunk in chunks:
+        http.receive_data(chunk)
+    return ConnectionPolicy(http, server or state(), client, ACCEPTED)
+
+
+def handling(*chunks: bytes, server: ServerState | None = None) -> ConnectionPolicy:
+    """A policy whose first request was handed out (head and, when it has none, its end)."""
+    conn = policy(*chunks, server=server)
+    assert type(conn.next_event()) is RequestHead
+    return conn
+
+
+def access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "beemo.access"]
+
+
+def error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "beemo.error" and r.levelno >= logging.ERROR]
+
+
+def test_server_state_starts_blank() -> None:
+    server = ServerState(keep_alive=1.0, client_timeout=2.0, access_log=False)
+    assert (server.keep_alive, server.client_timeout, server.access_log) == (1.0, 2.0, False)
+    assert (server.stamp, server.log_time, server.draining) == ("", "", False)
+
+
+# ---- deadlines --------------------------------------------------------------------------------
+
+
+def test_a_new_connection_is_idle_under_the_keep_alive_timeout() -> None:
+    conn = policy()
+    assert conn.idle and conn.deadline == ACCEPTED + KEEP_ALIVE
+    assert not conn.expired(ACCEPTED + KEEP_ALIVE)  # due, not past
+    assert conn.expired(ACCEPTED + KEEP_ALIVE + 0.001)
+
+
+def test_a_busy_connection_has_no_deadline() -> None:
+    conn = policy()
+    conn.busy()
+    assert conn.deadline == 0.0 and not conn.idle
+    assert not conn.expired(ACCEPTED + 1e9)  # the owner is working: nothing to enforce
+
+
+def test_an_idle_keep_alive_wait_counts_from_now() -> None:
+    conn = policy()
+    for now in (ACCEPTED + 1, ACCEPTED + 4, ACCEPTED + 9):
+        conn.busy()
+        conn.wait(READ, now)
+        assert conn.idle and conn.deadline == now + KEEP_ALIVE
+
+
+def test_a_client_that_owes_bytes_is_timed_from_when_it_started_owing() -> None:
+    """Trickling a request a byte at a time does not extend its deadline."""
+    conn = policy()
+    http = conn.http
+    started = ACCEPTED + 2
+    for i, byte in enumerate(GET[:10]):
+        conn.busy()
+        http.receive_data(bytes([byte]))
+        assert conn.next_event() is NEED_DATA
+        conn.wait(READ, started + i)
+        assert not conn.idle
+        assert conn.deadline == started + CLIENT_TIMEOUT
+    assert not conn.expired(started + CLIENT_TIMEOUT)
+    assert conn.expired(started + CLIENT_TIMEOUT + 0.001)
+
+
+def test_the_body_is_owed_since_the_head_was() -> None:
+    """A head, then a body still arriving: the same request, so the same client timeout."""
+    conn = policy(POST[:5])
+    assert conn.next_event() is NEED_DATA
+    conn.wait(READ, ACCEPTED + 1)
+    conn.http.receive_data(POST[5:] + b"12")
+    assert type(conn.next_event()) is RequestHead
+    conn.wait(READ, ACCEPTED + 20)  # the driver waits for the rest of the small body
+    assert conn.deadline == ACCEPTED + 1 + CLIENT_TIMEOUT
+
+
+def test_a_new_request_starts_a_new_client_timeout() -> None:
+    conn = handling(GET)
+    conn.busy()
+    conn.http.receive_data(b"GET /2 HT")  # the next request, pipelined but partial
+    conn.begin(ACCEPTED + 1)
+    assert conn.next_event() == EndOfMessage()
+    conn.send_response(OK, b"")
+    conn.finish(ACCEPTED + 2)
+    assert conn.next_event() is NEED_DATA
+    conn.wait(READ, ACCEPTED + 50)
+    assert not conn.idle and conn.deadline == ACCEPTED + 50 + CLIENT_TIMEOUT
+
+
+def test_received_starts_a_new_client_timeout() -> None:
+    conn = policy(b"GET / HT")
+    conn.wait(READ, ACCEPTED + 1)
+    conn.received()
+    conn.wait(READ, ACCEPTED + 7)
+    assert conn.deadline == ACCEPTED + 7 + CLIENT_TIMEOUT
+
+
+def test_a_slow_reader_is_timed_from_now() -> None:
+    conn = handling(GET)
+    conn.busy()
+    for now in (ACCEPTED + 1, ACCEPTED + 25, ACCEPTED + 70):
+        conn.wait(WRITE, now)  # each flush that made progress waits anew
+        assert conn.deadline == now + CLIENT_TIMEOUT and not conn.idle
+    assert not conn.expired(ACCEPTED + 70 + CLIENT_TIMEOUT)
+    assert conn.expired(ACCEPTED + 70 + CLIENT_TIMEOUT + 1)
+
+
+def test_a_write_wait_between_requests_is_still_a_client_timeout() -> None:
+    """The response's last bytes wait in the buffer: the client owes reading them, and the
+    keep-alive timeout only starts once they are out."""
+    conn = handling(GET)
+    assert conn.next_event() == EndOfMessage()
+    conn.send_response(OK, b"ok")
+    assert conn.http.between_requests
+    conn.wait(WRITE, ACCEPTED + 3)
+    assert conn.deadline == ACCEPTED + 3 + CLIENT_TIMEOUT
+
+
+# ---- the next event, and draining -------------------------------------------------------------
+
+
+def test_need_data_between_requests_is_waiting_when_not_draining() -> None:
+    conn = policy()
+    assert conn.next_event() is NEED_DATA
+    assert conn.http.next_interest() == READ and conn.after_output()
+
+
+def test_draining_closes_a_connection_between_requests() -> None:
+    conn = policy(server=state(draining=True))
+    assert conn.next_event() is CONNECTION_CLOSED
+    assert conn.http.next_interest() == CLOSE and not conn.after_output()
+    conn.http.receive_data(GET)
+    assert conn.next_event() is CONNECTION_CLOSED  # no request is read any more
+
+
+def test_draining_serves_the_request_in_flight_then_closes() -> None:
+    server = state()
+    conn = handling(POST + b"12345", server=server)
+    server.draining = True  # the server stops while the body arrives
+    assert conn.next_event() == Body(b"12345")
+    assert conn.next_event() is NEED_DATA  # mid-request: wait for the rest of the body
+    conn.http.receive_data(b"67890" + GET2)
+    assert conn.next_event() == Body(b"67890")
+    assert conn.next_event() == EndOfMessage()
+    out = conn.send_response(OK, b"ok")
+    assert b"connection: close\r\n" in out  # draining forces the close
+    assert conn.next_event() is CONNECTION_CLOSED and not conn.after_output()
+
+
+def test_draining_lets_a_partial_head_arrive() -> None:
+    conn = policy(b"GET / HT", server=state(draining=True))
+    assert conn.next_event() is NEED_DATA
+    conn.http.receive_data(b"TP/1.1\r\nHost: a\r\n\r\n")
+    assert type(conn.next_event()) is RequestHead
+
+
+def test_draining_forces_connection_close_on_a_streamed_head() -> None:
+    conn = handling(GET, server=state(draining=True))
+    assert conn.send_head(OK).endswith(b"connection: close\r\n\r\n")
+    conn.send_body(b"x")
+    conn.send_end()
+    assert not conn.after_output()
+
+
+def test_a_keep_alive_response_reads_on() -> None:
+    conn = handling(GET)
+    out = conn.send_head(OK, 2) + conn.send_body(b"ok") + conn.send_end()
+    assert out.endswith(b"content-length: 2\r\n\r\nok")
+    assert conn.after_output()
+
+
+# ---- refuse: a malformed request --------------------------------------------------------------
+
+
+def test_refuse_answers_a_malformed_request_and_logs_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    conn = policy()
+    with pytest.raises(ProtocolError) as caught:
+        conn.http.receive_data(b"\x00 garbage\r\n\r\n")
+    with caplog.at_level(logging.DEBUG, logger="beemo.error"):
+        data = conn.refuse(caught.value)
+    assert data is not None and data.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"connection: close\r\n" in data and STAMP.encode() in data
+    assert not conn.after_output() and conn.http.status == 400
+    [record] = [r for r in caplog.records if r.name == "beemo.error"]
+    assert record.levelno == logging.DEBUG
+    assert record.getMessage().startswith(f"Refused a request from {CLIENT}: 400 ")
+
+
+def test_refuse_once_a_response_went_out_only_closes() -> None:
+    conn = handling(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+    conn.send_head(OK)
+    assert conn.refuse(ProtocolError(400, "bad chunk")) is None
+    assert not conn.after_output() and conn.next_event() is CONNECTION_CLOSED
+
+
+# ---- fail: the app raised or broke its contract -----------------------------------------------
+
+
+def test_fail_before_the_response_is_a_500(caplog: pytest.LogCaptureFixture) -> None:
+    conn = handling(GET)
+    conn.begin(ACCEPTED + 1)
+    try:
+        raise KeyError("boom")
+    except KeyError as exc:
+        with caplog.at_level(logging.INFO):
+            data = conn.fail(exc, "WSGI", ACCEPTED + 1.5)
+    assert data is not None and data.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert data.endswith(b"\r\n\r\nInternal Server Error\n")
+    assert not conn.after_output()
+    [record] = error_records(caplog)
+    assert record.getMessage() == "Error handling request /p?q=1"
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
+    body = len(b"Internal Server Error\n")
+    assert access_lines(caplog) == [
+        f'10.0.0.7 - - [{WHEN}] "GET /p?q=1 HTTP/1.1" 500 {body} "-" "-" 0.500000'
+    ]
+
+
+def test_fail_names_a_broken_contract(caplog: pytest.LogCaptureFixture) -> None:
+    conn = handling(GET, server=state(access_log=False))
+    with caplog.at_level(logging.INFO):
+        data = conn.fail(AppProtocolError("write() before start_response()"), "ASGI", ACCEPTED)
+    assert data is not None and data.startswith(b"HTTP/1.1 500 ")
+    [record] = error_records(caplog)
+    assert record.getMessage() == "App broke the ASGI contract handling request /p?q=1"
+    assert access_lines(caplog) == []  # the access log is off
+
+
+def test_fail_while_responding_only_closes(caplog: pytest.LogCaptureFixture) -> None:
+    conn = handling(GET + GET2)
+    conn.begin(ACCEPTED)
+    conn.send_head(OK)
+    conn.send_body(b"partial")
+    with caplog.at_level(logging.INFO):
+        assert conn.fail(RuntimeError("mid-body"), "WSGI", ACCEPTED + 1) is None
+    assert len(error_records(caplog)) == 1
+    assert access_lines(caplog) == []  # no response completed
+    assert not conn.after_output() and conn.next_event() is CONNECTION_CLOSED
+
+
+def test_fail_when_no_error_can_be_answered_only_closes(caplog: pytest.LogCaptureFixture) -> None:
+    conn = handling(GET)
+    conn.http.close()  # closing already (the server stops, the client left)
+    with caplog.at_level(logging.INFO):
+        assert conn.fail(RuntimeError("late"), "WSGI", ACCEPTED) is None
+    assert len(error_records(caplog)) == 1 and access_lines(caplog) == []
+
+
+def test_an_app_error_without_a_request_names_none(caplog: pytest.LogCaptureFixture) -> None:
+    conn = policy()
+    with caplog.at_level(logging.INFO):
+        conn.log_app_error(RuntimeError("in close()"), "WSGI")
+    [record] = error_records(caplog)
+    assert record.getMessage() == "Error handling request ?"
+
+
+# ---- finish: the access log line --------------------------------------------------------------
+
+
+def test_finish_logs_one_line_when_the_access_log_is_on(caplog: pytest.LogCaptureFixture) -> None:
+    conn = handling(GET)
+    conn.begin(ACCEPTED + 10)
+    assert conn.next_event() == EndOfMessage()
+    conn.send_response(ResponseHead(201, (), b"Made"), b"hello")
+    with caplog.at_level(logging.INFO, logger="beemo.access"):
+        conn.finish(ACCEPTED + 10.25)
+    assert access_lines(caplog) == [
+        f'10.0.0.7 - - [{WHEN}] "GET /p?q=1 HTTP/1.1" 201 5 "-" "-" 0.250000'
+    ]
+
+
+def test_finish_logs_nothing_when_the_access_log_is_off(caplog: pytest.LogCaptureFixture) -> None:
+    conn = handling(GET, server=state(access_log=False))
+    conn.begin(ACCEPTED)
+    conn.send_response(OK, b"hello")
+    with caplog.at_level(logging.DEBUG):
+        conn.finish(ACCEPTED + 1)
+    assert caplog.records == []
+
+
+def test_finish_before_any_request_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    conn = policy()
+    with caplog.at_level(logging.INFO, logger="beemo.access"):
+        conn.finish(ACCEPTED)
+    assert access_lines(caplog) == []
+
+
+def test_the_logged_size_counts_every_way_the_body_went_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Pieces framed by send_body, bytes sent with sendfile (count), and file bytes framed
+    around (frame_file) all count; the head does not."""
+    conn = handling(GET + GET)
+    for _ in range(2):  # the count restarts with each request
+        conn.begin(ACCEPTED)
+        assert conn.next_event() == EndOfMessage()
+        conn.send_head(ResponseHead(200, ((b"Content-Length", b"10"),)))
+        conn.send_body(b"abc")
+        conn.count(4)
+        conn.frame_file(3)
+        conn.send_end()
+        with caplog.at_level(logging.INFO, logger="beemo.access"):
+            conn.finish(ACCEPTED)
+        assert type(conn.next_event()) in (RequestHead, type(NEED_DATA))
+    assert [line.split('" ')[1].split(" ")[:2] for line in access_lines(caplog)] == [
+        ["200", "10"],
+        ["200", "10"],
+    ]
+
+
+def test_a_chunked_response_logs_its_body_bytes(caplog: pytest.LogCaptureFixture) -> None:
+    conn = handling(GET)
+    conn.begin(ACCEPTED)
+    conn.send_head(ResponseHead(404, ()))
+    for piece in (b"not ", b"", b"found"):
+        conn.send_body(piece)
+    conn.send_end(((b"X-Checksum", b"1"),))
+    with caplog.at_level(logging.INFO, logger="beemo.access"):
+        conn.finish(ACCEPTED)
+    [line] = access_lines(caplog)
+    assert '"GET /p?q=1 HTTP/1.1" 404 9 ' in line
+
+
+@pytest.mark.parametrize(
+    ("client", "address"), [(CLIENT, "10.0.0.7"), (None, "-"), ("/run/beemo.sock", "-")]
+)
+def test_the_access_line_names_the_client_referer_and_user_agent(
+    caplog: pytest.LogCaptureFixture, client: object, address: str
+) -> None:
+    request = (
+        b"GET /x HTTP/1.0\r\nReferer: http://r\xe9f/\r\nX-Other: 1\r\nuser-agent: curl/8.0\r\n\r\n"
+    )
+    conn = policy(request, client=client)
+    assert type(conn.next_event()) is RequestHead
+    conn.begin(ACCEPTED)
+    conn.send_response(OK, b"body")
+    with caplog.at_level(logging.INFO, logger="beemo.access"):
+        conn.finish(ACCEPTED + 0.000412)
+    assert access_lines(caplog) == [
+        f'{address} - - [{WHEN}] "GET /x HTTP/1.0" 200 4 "http://r\xe9f/" "curl/8.0" 0.000412'
+    ]
+
+
+# ---- rest: the idle wait after a response -----------------------------------------------------
+
+
+def test_rest_after_a_response_starts_the_keep_alive_wait() -> None:
+    conn = handling(GET)
+    conn.begin(ACCEPTED)
+    assert conn.next_event() == EndOfMessage()
+    conn.send_response(OK, b"ok")
+    assert conn.rest(ACCEPTED + 3)
+    assert conn.idle and conn.deadline == ACCEPTED + 3 + KEEP_ALIVE
+
+
+@pytest.mark.parametrize(
+    "after", [GET2, b"", b"\x00 garbage\r\n\r\n"], ids=["pipelined", "EOF", "held-back error"]
+)
+def test_rest_is_refused_while_the_http_layer_has_more_to_say(after: bytes) -> None:
+    conn = handling(GET, after)
+    conn.begin(ACCEPTED)
+    assert conn.next_event() == EndOfMessage()
+    conn.send_response(OK, b"ok")
+    assert not conn.rest(ACCEPTED + 3)
+    assert not conn.idle and conn.deadline == 0.0  # still the owner's: next_event says more
+
+
+def test_rest_is_refused_while_draining() -> None:
+    server = state()
+    conn = handling(GET, server=server)
+    conn.begin(ACCEPTED)
+    assert conn.next_event() == EndOfMessage()
+    conn.send_response(OK, b"ok")
+    server.draining = True
+    assert not conn.rest(ACCEPTED)
+    assert conn.next_event() is CONNECTION_CLOSED
+
+
+def test_rest_is_refused_while_a_request_is_handled() -> None:
+    conn = handling(GET)
+    conn.begin(ACCEPTED)
+    assert not conn.rest(ACCEPTED)
