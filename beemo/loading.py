@@ -55,10 +55,12 @@ def detect_interface(app: Any) -> str:
     """The interface `app` implements: "asgi" (ASGI 3: a coroutine function, or an object whose
     __call__ is one), "asgi2" (a class whose instances take receive and send, asgiref's
     "double callable"), else "wsgi"."""
-    if _is_coroutine_callable(app):
-        return "asgi"
+    # The class test comes first: a class's `__call__` attribute is its instances' method, so
+    # an ASGI 2 class would otherwise pass for an ASGI 3 object.
     if inspect.isclass(app) and inspect.iscoroutinefunction(getattr(app, "__call__", None)):  # noqa: B004
         return "asgi2"
+    if _is_coroutine_callable(app):
+        return "asgi"
     return "wsgi"
 
 

@@ -180,7 +180,9 @@ class HTTPProtocol(asyncio.Protocol):
                 else:  # CONNECTION_CLOSED
                     if self._request is None:
                         self._close()
-                    elif not self._body_end or self._waiter is not None:
+                    elif not self._body_end or (
+                        self._waiter is not None and not self._waiter.done()
+                    ):
                         # The client left mid-body, or while the app waits in receive() for
                         # what can now only be http.disconnect.
                         self._disconnect()
@@ -266,7 +268,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def send_body(self, data: bytes, more: bool) -> Awaitable[None] | None:
         transport = self._transport
-        if self._disconnected or transport is None:
+        if self._disconnected or transport is None or transport.is_closing():
             raise ClientDisconnected("the client closed the connection")
         policy = self.policy
         head = self._head
@@ -290,13 +292,13 @@ class HTTPProtocol(asyncio.Protocol):
 
     def send_trailers(self, trailers: list[Header]) -> None:
         transport = self._transport
-        if self._disconnected or transport is None:
+        if self._disconnected or transport is None or transport.is_closing():
             raise ClientDisconnected("the client closed the connection")
         transport.write(self.policy.send_end(trailers))
         self._complete()
 
     def send_file(self, fd: int, offset: int, count: int, more: bool) -> Awaitable[None] | None:
-        if self._disconnected or self._transport is None:
+        if self._disconnected or self._transport is None or self._transport.is_closing():
             raise ClientDisconnected("the client closed the connection")
         if count < 0:
             count = max(0, os.fstat(fd).st_size - offset)
@@ -340,7 +342,7 @@ class HTTPProtocol(asyncio.Protocol):
             file.seek(offset)
             sent = 0
             while sent < count:
-                if self._disconnected:
+                if self._disconnected or transport.is_closing():
                     raise ClientDisconnected("the client closed the connection")
                 piece = file.read(min(_FILE_PIECE, count - sent))
                 if not piece:

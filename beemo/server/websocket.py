@@ -179,7 +179,9 @@ class WebSocketSession:
     @property
     def closed(self) -> bool:
         """True once the close handshake is complete (or the protocol failed)."""
-        return self._protocol.state is State.CLOSED or self._protocol.close_expected()
+        # The library's server sends its EOF exactly then; close_expected() is True as soon
+        # as a close frame went out, before the client could answer it.
+        return self._protocol.state is State.CLOSED or self._protocol.eof_sent
 
     @property
     def close_code(self) -> tuple[int, str]:

@@ -1,16 +1,20 @@
-"""Fixtures shared by the framework tests: the data file both apps serve and receive."""
+"""Fixtures shared by the framework tests: the data file the apps serve and receive, and the
+Django project's database (its WSGI and ASGI tests share it)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 BLOB_SIZE = 5 * 1024 * 1024 + 123  # not a multiple of any block size
+DJANGO_PROJECT = Path(__file__).resolve().parent / "django_project"
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +44,20 @@ def open_blobs() -> Callable[[int], int]:
         return found
 
     return count
+
+
+@pytest.fixture(scope="session")
+def django_env(tmp_path_factory: pytest.TempPathFactory, blob_dir: Path) -> dict[str, str]:
+    """A migrated sqlite database for this session, as the environment the servers get."""
+    env = {
+        "MYPROJECT_DB": str(tmp_path_factory.mktemp("django") / "db.sqlite3"),
+        "BEEMO_APPS_DATA": str(blob_dir),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+        cwd=DJANGO_PROJECT,
+        env={**os.environ, **env},
+        check=True,
+        timeout=60,
+    )
+    return env

@@ -1,7 +1,7 @@
 """A real Django project (tests/apps/django_project) served by `beemo myproject.wsgi:application`.
 
-The sqlite database is created once per test session (`manage.py migrate` in a subprocess) and
-passed to the servers as $MYPROJECT_DB. Each test runs against two servers started once per
+The sqlite database is created once per test session (`django_env` in conftest.py) and passed
+to the servers as $MYPROJECT_DB. Each test runs against two servers started once per
 module: epoll with four threads and select with one. The `prefixed` server adds
 `--root-path /prefix`, so Django sees SCRIPT_NAME and reverse() must build /prefix/... URLs.
 """
@@ -9,10 +9,7 @@ module: epoll with four threads and select with one. The `prefixed` server adds
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,23 +38,6 @@ VARIANTS = [
     pytest.param(Variant("epoll", 4), id="epoll-threads4"),
     pytest.param(Variant("select", 1), id="select"),
 ]
-
-
-@pytest.fixture(scope="session")
-def django_env(tmp_path_factory: pytest.TempPathFactory, blob_dir: Path) -> dict[str, str]:
-    """A migrated sqlite database for this session, as the environment the servers get."""
-    env = {
-        "MYPROJECT_DB": str(tmp_path_factory.mktemp("django") / "db.sqlite3"),
-        "BEEMO_APPS_DATA": str(blob_dir),
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
-        cwd=PROJECT,
-        env={**os.environ, **env},
-        check=True,
-        timeout=60,
-    )
-    return env
 
 
 @pytest.fixture(scope="module", params=VARIANTS)
@@ -207,7 +187,8 @@ def test_file_response_download(client: requests.Session, url: str, blob: bytes)
 
 
 def test_downloads_leave_no_open_file(url: str, server: Running, open_blobs) -> None:
-    """FileResponse.close() (via wsgi.file_wrapper) runs after complete, aborted and HEAD."""
+    """FileResponse.close() (via wsgi.file_wrapper) runs after complete, aborted and HEAD
+    downloads (test_django_asgi.py has the ASGI counterpart)."""
     for _ in range(3):
         with requests.get(f"{url}/download/", stream=True, timeout=TIMEOUT) as response:
             response.raw.read(1000)
@@ -219,7 +200,8 @@ def test_downloads_leave_no_open_file(url: str, server: Running, open_blobs) -> 
 
 
 def test_head_file_response_on_the_wire(url: str, blob: bytes) -> None:
-    """Django hands the file to wsgi.file_wrapper even for HEAD: no byte of it may go out."""
+    """Django hands over the file even for HEAD (WSGI: to wsgi.file_wrapper): no byte of it
+    may go out."""
     data = exchange(
         url,
         b"HEAD /download/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
@@ -27,6 +28,7 @@ Send = Callable[[Message], Awaitable[None]]
 PATTERN = bytes(range(256)) * 256  # 64 KiB
 LIFESPAN_FILE = "BEEMO_TEST_LIFESPAN"
 MARKERS: dict[str, str] = {}
+_SLEEPING = threading.Lock()
 
 
 def _query(scope: Scope) -> dict[str, str]:
@@ -173,13 +175,45 @@ async def wait_disconnect(scope: Scope, receive: Receive, send: Send) -> None:
     MARKERS[token] = message["type"]
 
 
+async def stream_until_gone(scope: Scope, receive: Receive, send: Send) -> None:
+    """Stream 64 KiB pieces until send() raises; MARKERS[token] records the exception's
+    class and whether it is an OSError (as the spec asks of a send on a closed connection)."""
+    token = _query(scope)["token"]
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    try:
+        for _ in range(1 << 14):  # 1 GiB at most
+            await send({"type": "http.response.body", "body": PATTERN, "more_body": True})
+    except Exception as exc:
+        MARKERS[token] = f"{isinstance(exc, OSError)} {type(exc).__name__}"
+        raise
+    MARKERS[token] = "sent everything"
+
+
+async def status(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer with `code` and, whatever the code, the body `body`."""
+    query = _query(scope)
+    head = {"type": "http.response.start", "status": int(query["code"]), "headers": []}
+    await send(head)
+    await send({"type": "http.response.body", "body": query.get("body", "").encode()})
+
+
 async def marker(scope: Scope, receive: Receive, send: Send) -> None:
     await _respond(send, MARKERS.get(_query(scope)["token"], "").encode())
 
 
+def _count_sleeping(change: int) -> None:
+    with _SLEEPING:  # --threads N: the loops run in N threads
+        MARKERS["sleeping"] = str(int(MARKERS.get("sleeping", "0")) + change)
+
+
 async def sleep(scope: Scope, receive: Receive, send: Send) -> None:
+    """Sleep `ms`, then answer; MARKERS["sleeping"] counts the requests asleep right now."""
     milliseconds = int(_query(scope).get("ms", "1000"))
-    await asyncio.sleep(milliseconds / 1000)
+    _count_sleeping(1)
+    try:
+        await asyncio.sleep(milliseconds / 1000)
+    finally:
+        _count_sleeping(-1)
     await _respond(send, b"slept %d\n" % milliseconds)
 
 
@@ -231,6 +265,14 @@ BROKEN: dict[str, list[Message]] = {
         {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"8")]},
         {"type": "http.response.body", "body": b"first", "more_body": True},
         {"type": "http.response.body", "body": b"second", "more_body": True},
+    ],
+    "str-header": [
+        {"type": "http.response.start", "status": 200, "headers": [("x-a", "str")]},
+        {"type": "http.response.body", "body": b"should not be sent"},
+    ],
+    "status-99": [
+        {"type": "http.response.start", "status": 99, "headers": []},
+        {"type": "http.response.body", "body": b"should not be sent"},
     ],
     "body-after-end": [
         _START,
@@ -285,6 +327,8 @@ ROUTES: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {
     "/progress": progress,
     "/wait-disconnect": wait_disconnect,
     "/marker": marker,
+    "/stream-until-gone": stream_until_gone,
+    "/status": status,
     "/sleep": sleep,
     "/raise": raise_early,
     "/raise-mid": raise_mid,
@@ -344,11 +388,27 @@ async def ws_deny(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "websocket.http.response.body", "body": b", thief"})
 
 
+async def ws_raise(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    if _query(scope).get("when") == "after":
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": "accepted"})
+    raise RuntimeError("boom in a WebSocket app")
+
+
+async def ws_return(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": "bye"})
+
+
 WS_ROUTES: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {
     "/ws/echo": ws_echo,
     "/ws/close": ws_close,
     "/ws/reject": ws_reject,
     "/ws/deny": ws_deny,
+    "/ws/raise": ws_raise,
+    "/ws/return": ws_return,
 }
 
 

@@ -404,17 +404,20 @@ class HTTPConnection:
         return self._peer_closed
 
     def after_response(self) -> int:
-        """What follows a finished response: 0 to close once the output is flushed, 1 when
-        nothing more is here (wait for the client), 2 when `next_event` has more to say (a
-        pipelined request, an error held back, an EOF)."""
+        """What follows a finished response: 0 to close once the output is flushed (also
+        after the client's EOF), 1 when nothing more is here (wait for the client), 2 when
+        `next_event` has more to say (a pipelined request, an error held back) or a request
+        is still arriving (its body, a new head)."""
         phase = self.phase
         if phase is _CLOSING or self._peer_closed:
             return 0
+        parser = self._parser
         if (
             phase is _AWAIT_REQUEST
             and not self._queue
             and self._error is None
-            and not self._parser.head_started
+            and not parser.head_started
+            and parser.completed >= self._heads
         ):
             return 1
         return 2

@@ -132,6 +132,7 @@ class ConnectionPolicy:
             self.idle = True
             self.deadline = now + server.keep_alive
         else:
+            self.idle = False  # a request is partly here: it is served, even when draining
             if not self._owed_since:
                 self._owed_since = now
             self.deadline = self._owed_since + server.client_timeout
@@ -139,8 +140,9 @@ class ConnectionPolicy:
 
     def complete(self, now: float) -> int:
         """The response is out (`finish`), and what comes next: CLOSE (once the output is
-        flushed), IDLE (nothing more is here: the keep-alive wait started) or NEXT (ask
-        `next_event`: a pipelined request, an error held back, an EOF, or draining)."""
+        flushed; also after the client's EOF), IDLE (nothing more is here: the keep-alive wait
+        started) or NEXT (ask `next_event`: a pipelined request, an error held back, the rest
+        of a request body still arriving, or draining)."""
         self.finish(now)
         after = self.http.after_response()
         if after != IDLE:

@@ -3,7 +3,7 @@
 Its lifespan yields state that the handlers read through `request.state`, and appends
 "startup" and "shutdown" to the file named by $STARLETTE_LIFESPAN_FILE. `/static` serves
 $BEEMO_APPS_DATA with StaticFiles, which sends whole files with `http.response.pathsend` when
-the server offers it. The `_Recorder` middleware keeps the response message types sent for
+the server offers it; `/big` serves $STARLETTE_BIG_DIR (a file larger than socket buffers). The `_Recorder` middleware keeps the response message types sent for
 each request carrying an `X-Token` header; `GET /sent/{token}` reads them back.
 """
 
@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 DATA = Path(os.environ.get("BEEMO_APPS_DATA", "."))
+BIG = Path(os.environ.get("STARLETTE_BIG_DIR", "."))
 SENT: dict[str, list[str]] = {}
 
 
@@ -109,6 +110,7 @@ app = Starlette(
         Route("/sent/{token}", sent),
         WebSocketRoute("/ws", chat),
         Mount("/static", StaticFiles(directory=DATA), name="static"),
+        Mount("/big", StaticFiles(directory=BIG), name="big"),
     ],
     lifespan=lifespan,
 )

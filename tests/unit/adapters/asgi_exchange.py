@@ -1,12 +1,13 @@
 """Typed fakes of `AsyncExchange` and `WebSocketExchange` for ASGI adapter tests (no mocks).
 
 `FakeAsyncExchange` serves a request body as it arrives (what arrived since the last read,
-joined, and whether more follows) and records what the adapter sends. It keeps the contract the asyncio driver keeps: the head waits for the first
-body bytes, a declared Content-Length is enforced (`AppProtocolError`), a send after the client
-left raises `ClientDisconnected`, and `wait()` resolves when something changed. What happens
-while the app waits is scripted with `later`: each `wait()` lets the next item arrive (a body
-piece, `END` of the body, or `LEAVE`: the client disconnects). With nothing scripted, a wait
-lasts until a test calls `arrive` or `leave` itself.
+joined, and whether more follows) and records what the adapter sends. It keeps the contract
+the asyncio driver keeps: the head waits for the first body bytes, a declared Content-Length
+is enforced (`AppProtocolError`), a send after the client left raises `ClientDisconnected`, and
+`wait()` resolves when something changed. What happens while the app waits is scripted with
+`later`: each `wait()` lets the next item arrive (a body piece, `END` of the body, or `LEAVE`:
+the client disconnects). With nothing scripted, a wait lasts until a test calls `arrive` or
+`leave` itself.
 
 `FakeWebSocket` does the same for a switched connection: messages in `inbox` wait for the app,
 `later` holds messages (str or bytes) or a `Closed` that arrive while it waits.
@@ -50,7 +51,7 @@ class SentFile(NamedTuple):
     """One `send_file` call, with the bytes it sent."""
 
     offset: int
-    count: int
+    size: int  # the count asked for (-1: to the end), resolved
     more: bool
     data: bytes
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from beemo.adapters.asgi import ASGIAdapter
+from beemo.adapters.asgi import ASGIAdapter, Message, Receive, Scope, Send
+from beemo.adapters.asgi import ASGIApp as App
 from beemo.adapters.asgi_websocket import WebSocketCycle, subprotocols
 from beemo.errors import AppProtocolError, ClientDisconnected
 from beemo.server.http.messages import Header, RequestHead, ResponseHead
@@ -17,11 +17,6 @@ from tests.unit.adapters.asgi_exchange import LEAVE, Closed, FakeAsyncExchange, 
 
 SERVER = ("127.0.0.1", 8000)
 CLIENT = ("10.0.0.7", 54321)
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
 HANDSHAKE = [
     (b"Host", b"example.com"),
     (b"Upgrade", b"websocket"),
@@ -121,7 +116,10 @@ def test_the_websocket_scope() -> None:
         ([], []),
         ([(b"sec-websocket-protocol", b"a")], ["a"]),
         ([(b"sec-websocket-protocol", b" a ,b,, c ")], ["a", "b", "c"]),
-        ([(b"sec-websocket-protocol", b"a"), (b"x", b"y"), (b"sec-websocket-protocol", b"b")], ["a", "b"]),
+        (
+            [(b"sec-websocket-protocol", b"a"), (b"x", b"y"), (b"sec-websocket-protocol", b"b")],
+            ["a", "b"],
+        ),
         ([(b"sec-websocket-protocol", b"")], []),
     ],
 )
@@ -220,7 +218,9 @@ def test_a_dropped_connection_is_1006() -> None:
 
 @pytest.mark.parametrize("data", [bytearray(b"ab"), memoryview(b"ab")])
 def test_bytes_like_messages_go_out_as_bytes(data: bytes) -> None:
-    exchange = run(script("receive", ACCEPT, {"type": "websocket.send", "bytes": data}), upgrading())
+    exchange = run(
+        script("receive", ACCEPT, {"type": "websocket.send", "bytes": data}), upgrading()
+    )
     assert socket_of(exchange).messages == [b"ab"]
 
 
@@ -251,7 +251,9 @@ def test_the_close_code_and_reason_default(fields: Message, closed: tuple[int, s
 
 @pytest.mark.parametrize("code", [1000, 1001, 1003, 1007, 1011, 1014, 3000, 4999])
 def test_close_codes_an_app_may_send(code: int) -> None:
-    exchange = run(script("receive", ACCEPT, {"type": "websocket.close", "code": code}), upgrading())
+    exchange = run(
+        script("receive", ACCEPT, {"type": "websocket.close", "code": code}), upgrading()
+    )
     assert socket_of(exchange).closes == [(code, "")]
 
 
@@ -261,10 +263,14 @@ def test_a_close_code_no_close_frame_may_carry_is_refused(
 ) -> None:
     """RFC 6455 7.4: 1005 and 1006 are never sent, 1004 and 1015 are reserved. The app's
     error is logged and the socket still closes, with 1011."""
-    exchange = run(script("receive", ACCEPT, {"type": "websocket.close", "code": code}), upgrading())
+    exchange = run(
+        script("receive", ACCEPT, {"type": "websocket.close", "code": code}), upgrading()
+    )
     [record] = errors(caplog)
     exc = record.exc_info[1] if record.exc_info else None
-    assert isinstance(exc, AppProtocolError) and f"invalid WebSocket close code {code!r}" in str(exc)
+    assert isinstance(exc, AppProtocolError) and f"invalid WebSocket close code {code!r}" in str(
+        exc
+    )
     assert socket_of(exchange).closes == [(1011, "")]
 
 
@@ -393,9 +399,7 @@ def test_an_invalid_message_after_accept_is_logged_and_closes_1011(
         ([[("type", "websocket.accept")]], "must be a dict with a type"),
     ],
 )
-def test_an_invalid_message_before_the_answer_is_a_500(
-    messages: list[Message], words: str
-) -> None:
+def test_an_invalid_message_before_the_answer_is_a_500(messages: list[Message], words: str) -> None:
     exchange = run(script("receive", *messages))
     [exc] = exchange.failures
     assert isinstance(exc, AppProtocolError) and words in str(exc)
@@ -422,7 +426,10 @@ def test_an_app_that_returns_without_accepting_is_refused_403() -> None:
 
 def test_an_app_that_returns_without_accepting_after_the_client_left_sends_nothing() -> None:
     log: list[Message] = []
-    exchange = run(script("receive", "receive", log=log), FakeAsyncExchange(upgrade=b"websocket", later=[LEAVE]))
+    exchange = run(
+        script("receive", "receive", log=log),
+        FakeAsyncExchange(upgrade=b"websocket", later=[LEAVE]),
+    )
     assert log[-1] == {"type": "websocket.disconnect", "code": 1006, "reason": ""}
     assert exchange.heads == [] and exchange.sent == [] and exchange.failures == []
 
@@ -466,7 +473,9 @@ def test_a_message_after_the_denial_is_logged(caplog: pytest.LogCaptureFixture) 
     messages = [start, {"type": "websocket.http.response.body"}, ACCEPT]
     exchange = run(script("receive", *messages))
     [record] = errors(caplog)
-    assert "'websocket.accept' in this WebSocket state" in str(record.exc_info and record.exc_info[1])
+    assert "'websocket.accept' in this WebSocket state" in str(
+        record.exc_info and record.exc_info[1]
+    )
     assert exchange.complete and exchange.failures == []
 
 

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
+from beemo.adapters.asgi import ASGIApp as App
+from beemo.adapters.asgi import Message, Receive, Scope, Send
 from beemo.adapters.lifespan import Lifespan
 from beemo.errors import AppProtocolError, LifespanFailure
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @pytest.fixture(autouse=True)

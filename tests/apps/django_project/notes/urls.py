@@ -16,4 +16,8 @@ urlpatterns = [
     path("urls/", views.urls, name="urls"),
     path("go/", views.go, name="go"),
     path("boom/", views.boom, name="boom"),
+    path("gc/", views.collect, name="gc"),
+    path("async/notes/", views.async_notes, name="async_notes"),
+    path("async/stream/", views.async_stream, name="async_stream"),
+    path("async/markers/<str:token>/", views.async_marker, name="async_marker"),
 ]

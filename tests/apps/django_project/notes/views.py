@@ -1,9 +1,13 @@
-"""Views of the test app: HTML form with CSRF, JSON API, upload, download, streaming."""
+"""Views of the test app: HTML form with CSRF, JSON API, upload, download, streaming, and
+async views (served through myproject.asgi; under WSGI Django runs them in an event loop of
+their own). `MARKERS` records how an async stream ended, for `/async/markers/<token>/`."""
 
+import asyncio
 import csv
+import gc
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from django.conf import settings
 from django.http import (
@@ -19,6 +23,8 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 
 from notes.models import Note
+
+MARKERS: dict[str, str] = {}
 
 
 @ensure_csrf_cookie
@@ -131,5 +137,53 @@ def go(request: HttpRequest) -> HttpResponse:
     return redirect("notes:urls")
 
 
+def collect(request: HttpRequest) -> JsonResponse:
+    """Run the cyclic garbage collector: what only a reference cycle kept alive is freed."""
+    return JsonResponse({"collected": gc.collect()})
+
+
 def boom(request: HttpRequest) -> HttpResponse:
     raise ZeroDivisionError("a Django view failed on purpose")
+
+
+async def async_notes(request: HttpRequest) -> JsonResponse:
+    """The async ORM in an async view."""
+    notes = Note.objects.filter(title__startswith=request.GET.get("prefix", "")).order_by("pk")
+    titles = [note.title async for note in notes]
+    return JsonResponse(
+        {"count": await notes.acount(), "titles": titles, "in_loop": _in_loop()}
+    )
+
+
+def _in_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def async_stream(request: HttpRequest) -> StreamingHttpResponse:
+    """`count` lines from an async generator (0: until the client leaves); the generator
+    records how it ended under `token`."""
+    count = int(request.GET.get("count", "5"))
+    token = request.GET.get("token", "")
+
+    async def lines() -> AsyncIterator[str]:
+        n = 0
+        try:
+            while count == 0 or n < count:
+                yield f"async line {n}\n"
+                n += 1
+                if count == 0:
+                    await asyncio.sleep(0.01)
+            MARKERS[token] = "finished"
+        except BaseException as exc:
+            MARKERS[token] = f"{type(exc).__name__} after {n}"
+            raise
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
+async def async_marker(request: HttpRequest, token: str) -> JsonResponse:
+    return JsonResponse({"marker": MARKERS.get(token)})

@@ -397,3 +397,14 @@ def test_an_upgrade_request_with_a_chunked_body_is_refused() -> None:
     """llhttp stops at an upgrade head; a chunked body after it is not decoded: 400."""
     data = UPGRADE_POST + b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
     assert drive([data]).status == 400
+
+
+def test_the_rest_after_messages_is_unknown_without_a_blank_line_for_each() -> None:
+    """`_after_messages` finds where the messages that ended in a chunk stop by their blank
+    lines; when the chunk holds fewer than one per message it says "unknown" (None) rather
+    than guess. llhttp gives every body-less message one, so this guards what it would not."""
+    parser = RequestParser(DEFAULT, deque())
+    data = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nrest"
+    assert parser._after_messages(data, True, 2, 0) == b"rest"
+    assert parser._after_messages(data, True, 3, 0) is None
+    assert parser._after_messages(data, False, 1, 0) is None  # the chunk began mid-message

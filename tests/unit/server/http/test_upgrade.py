@@ -32,7 +32,10 @@ UPGRADE = (
 )
 FRAMES = b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"  # a masked "Hello" text frame
 PLAIN = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
-SWITCH_HEADERS = [(b"Upgrade", b"websocket"), (b"Sec-WebSocket-Accept", b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")]
+SWITCH_HEADERS = [
+    (b"Upgrade", b"websocket"),
+    (b"Sec-WebSocket-Accept", b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+]
 LIMIT = parser_module._SWITCHED_LIMIT
 
 
@@ -183,7 +186,10 @@ def test_more_early_bytes_than_the_limit_is_400_while_the_app_handles_the_reques
 
 def test_more_early_bytes_than_the_limit_before_the_head_was_taken_is_held_back() -> None:
     """The request is handed out first; the error comes after it, as for any bad bytes."""
-    for label, chunks in [("whole", [UPGRADE + b"x" * (LIMIT + 1)]), ("split", [UPGRADE, b"x" * (LIMIT + 1)])]:
+    for label, chunks in [
+        ("whole", [UPGRADE + b"x" * (LIMIT + 1)]),
+        ("split", [UPGRADE, b"x" * (LIMIT + 1)]),
+    ]:
         conn = fed(chunks)
         handled(conn)
         with pytest.raises(ProtocolError) as caught:
@@ -311,3 +317,14 @@ def test_render_switch_merges_the_stamp_with_the_apps_date_and_server(
 
 def test_render_switch_takes_a_tuple_or_a_list() -> None:
     assert render_switch(tuple(SWITCH_HEADERS), STAMP) == render_switch(SWITCH_HEADERS, STAMP)
+
+
+def test_an_upgrade_signal_without_a_complete_request_switches_nothing() -> None:
+    """llhttp signals an upgrade once the request it ends was queued whole (head and end, a
+    CONNECT too); without one, as a different llhttp could signal, nothing may switch."""
+    queue: deque[Message] = deque()
+    parser = RequestParser(Limits(), queue)
+    parser._upgrade(b"xyz")
+    queue.append(RequestHead("CONNECT", b"a:443", "1.1", [], False, False))
+    parser._upgrade(b"xyz")
+    assert parser.switch_to == b"" and parser.switched_data == []
