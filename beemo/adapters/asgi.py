@@ -15,6 +15,7 @@ are wrapped with asgiref's `guarantee_single_callable`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -294,6 +295,12 @@ class ASGIAdapter:
             else:
                 exchange.fail(exc)
             return
+        except asyncio.CancelledError:
+            # The app let a cancellation escape (its own, or a library's): its response
+            # will never be finished, so the connection must not wait for it.
+            if cycle._state != _DONE and not exchange.disconnected:
+                exchange.fail(AppProtocolError("the app was cancelled before it responded"))
+            raise
         if cycle._state != _DONE:
             if cycle.started:
                 problem = "the app returned before its response was complete"

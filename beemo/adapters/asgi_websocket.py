@@ -75,12 +75,9 @@ class WebSocketCycle:
         AppProtocolError: a message of the wrong type, out of order, or malformed.
         ClientDisconnected: the connection is closed.
         """
-        try:
-            kind = message["type"]
-        except (KeyError, TypeError):
-            raise AppProtocolError(
-                f"an ASGI message must be a dict with a type: {message!r}"
-            ) from None
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind is None:
+            raise AppProtocolError(f"an ASGI message must be a dict with a type: {message!r}")
         state = self._state
         if state == _OPEN:
             await self._send_open(kind, message)

@@ -51,9 +51,9 @@ _monotonic = time.monotonic
 # The adapter: `connect(server, client)` once per connection, `handler(request, exchange,
 # state)` is the coroutine run as one task per request.
 AsyncHandler = Callable[[RequestHead, AsyncExchange, Any], Coroutine[Any, Any, None]]
-_FILE_PIECE = 1 << 18
+_FILE_PIECE = 1 << 18  # bytes read at a time when a file cannot be sent zero-copy
 # Bodies up to this size are joined with their head into one write; bigger ones are not copied.
-_JOIN_LIMIT = 16384  # bytes read at a time when a file cannot be sent zero-copy
+_JOIN_LIMIT = 16384
 
 
 # Python 3.12's eager tasks run the app at once, up to its first real wait: a response sent
@@ -105,6 +105,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._disconnected = False
         self._websocket: WebSocketProtocol | None = None  # the protocol after a switch
         self._advancing = False
+        self._held = False  # the next request waits for the client to read (resume_writing)
 
     # ---- asyncio.Protocol ---------------------------------------------------------------
 
@@ -143,6 +144,10 @@ class HTTPProtocol(asyncio.Protocol):
         drain, self._drain = self._drain, None
         if drain is not None and not drain.done():
             drain.set_result(None)
+        if self._held:
+            self._held = False
+            self._resume_reading()
+            self._advance()
 
     # ---- input --------------------------------------------------------------------------
 
@@ -151,7 +156,7 @@ class HTTPProtocol(asyncio.Protocol):
         http = self.http
         self._advancing = True  # an eager task completing its response does not recurse
         try:
-            while True:
+            while not self._held:  # an eager task's response may have filled the buffer
                 event = http.next_event()
                 kind = type(event)
                 if kind is Body:
@@ -164,9 +169,11 @@ class HTTPProtocol(asyncio.Protocol):
                     self._body_end = True
                     if self._waiter is not None:
                         self._wake()
-                    if self._request is not None:
-                        # The app has its whole request; anything pipelined behind it is
-                        # looked at with the next bytes or when the response completes.
+                    if self._request is not None and not http.pipelined:
+                        # The app has its whole request and nothing follows it yet: the next
+                        # bytes or the response's end look again. A pipelined request
+                        # behind it gives PAUSED next: reading stops until this response
+                        # is out, or the parsed backlog would grow with every read.
                         return
                 elif kind is RequestHead:
                     self._start(event)  # type: ignore[arg-type]
@@ -351,6 +358,9 @@ class HTTPProtocol(asyncio.Protocol):
                 sent += len(piece)
                 if self._writing_paused:
                     await self._drained()
+            # Where loop.sendfile leaves it, just past what was sent (not at the read-ahead):
+            # a zerocopysend without an offset continues from there, on either loop.
+            os.lseek(fd, offset + sent, os.SEEK_SET)
             return sent
 
     def _drained(self) -> asyncio.Future[None]:
@@ -434,6 +444,12 @@ class HTTPProtocol(asyncio.Protocol):
         after = self.policy.complete(_monotonic())
         if after == CLOSE:
             return self._close()
+        if self._writing_paused:
+            # The client does not read what was sent: no further request (and no reading)
+            # until it does, or pipelined responses would pile up in the write buffer.
+            self._held = True
+            self._pause_reading()
+            return
         if self._reading_paused:
             self._resume_reading()
         if after == NEXT and not self._advancing:

@@ -157,7 +157,9 @@ async def progress(scope: Scope, receive: Receive, send: Send) -> None:
         body = message.get("body", b"")
         if body:
             total += len(body)
-            await send({"type": "http.response.body", "body": b"%d\n" % len(body), "more_body": True})
+            await send(
+                {"type": "http.response.body", "body": b"%d\n" % len(body), "more_body": True}
+            )
         if not message.get("more_body", False):
             break
     await send({"type": "http.response.body", "body": b"end %d\n" % total})
@@ -167,7 +169,13 @@ async def wait_disconnect(scope: Scope, receive: Receive, send: Send) -> None:
     """Read the body, start a streaming response, then wait in receive() for the client to
     leave; MARKERS[token] records what receive() gave."""
     token = _query(scope)["token"]
-    await _read_body(receive)
+    MARKERS[token] = "reading"
+    message = await receive()
+    while message["type"] == "http.request" and message.get("more_body", False):
+        message = await receive()
+    if message["type"] == "http.disconnect":
+        MARKERS[token] = "http.disconnect while reading"
+        return
     MARKERS[token] = "waiting"
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"waiting\n", "more_body": True})
@@ -297,6 +305,17 @@ async def zerocopysend(scope: Scope, receive: Receive, send: Send) -> None:
     headers = [(b"content-length", query["length"].encode())] if "length" in query else []
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     with open(query["path"], "rb") as file:
+        if "parts" in query:
+            # The file in `parts` messages without an offset: each continues from where the
+            # previous one left the file's position (as sendfile(2) without an offset does).
+            size = os.fstat(file.fileno()).st_size
+            parts = int(query["parts"])
+            for index in range(parts):
+                count = size // parts if index < parts - 1 else size - size // parts * index
+                more = index < parts - 1
+                message = {"type": "http.response.zerocopysend", "file": file, "count": count}
+                await send({**message, "more_body": more})
+            return
         message: Message = {"type": "http.response.zerocopysend", "file": file}
         if "offset" in query:
             message["offset"] = int(query["offset"])
@@ -402,6 +421,44 @@ async def ws_return(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "websocket.send", "text": "bye"})
 
 
+async def ws_scope(scope: Scope, receive: Receive, send: Send) -> None:
+    """Accept and send the scope as one JSON text message."""
+    await receive()
+    await send({"type": "websocket.accept"})
+    shown = {key: _shown(value) for key, value in scope.items() if key != "extensions"}
+    shown["extension_names"] = sorted(scope.get("extensions") or {})
+    await send({"type": "websocket.send", "text": json.dumps(shown)})
+    await send({"type": "websocket.close"})
+
+
+async def ws_flood(scope: Scope, receive: Receive, send: Send) -> None:
+    """Send `n` binary messages of 64 KiB, then MARKERS[token] = "sent"; never receive."""
+    query = _query(scope)
+    await receive()
+    await send({"type": "websocket.accept"})
+    for _ in range(int(query["n"])):
+        await send({"type": "websocket.send", "bytes": PATTERN})
+    MARKERS[query["token"]] = "sent"
+
+
+async def ws_deaf(scope: Scope, receive: Receive, send: Send) -> None:
+    """Accept, then wait `ms` before receiving anything; then count what arrives (bytes) until
+    the client closes, and send the count."""
+    query = _query(scope)
+    await receive()
+    await send({"type": "websocket.accept"})
+    await asyncio.sleep(int(query.get("ms", "1000")) / 1000)
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        data = message.get("bytes") or b""
+        if data == b"done":
+            return await send({"type": "websocket.send", "text": str(total)})
+        total += len(data)
+
+
 WS_ROUTES: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {
     "/ws/echo": ws_echo,
     "/ws/close": ws_close,
@@ -409,6 +466,9 @@ WS_ROUTES: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {
     "/ws/deny": ws_deny,
     "/ws/raise": ws_raise,
     "/ws/return": ws_return,
+    "/ws/scope": ws_scope,
+    "/ws/flood": ws_flood,
+    "/ws/deaf": ws_deaf,
 }
 
 

@@ -1,6 +1,6 @@
 """ASGI over HTTP/1.1, on both event loops: the scope, the request body streamed with flow
-control, streamed responses, disconnects, keep-alive and pipelining, app failures and contract
-violations, and the response extensions (pathsend, zerocopysend, trailers)."""
+control, streamed responses and disconnects, keep-alive and pipelining, and the response
+extensions (pathsend, zerocopysend, trailers). Failures are in test_asgi_errors.py."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ import time
 
 import pytest
 
-from tests.integration.asgi_apps import BROKEN, PATTERN
+from tests.integration.asgi_apps import PATTERN
 from tests.integration.conftest import (
     RawConn,
     asgi_running,
     chunked,
     fetch,
     get,
-    log_entries,
     request_bytes,
     wait_until,
 )
@@ -115,6 +114,14 @@ def test_root_path_is_in_the_scope_and_in_path():
         assert scope["raw_path"] == "/api/scope/z"
 
 
+def test_unix_socket_scope_has_no_port_and_no_client(tmp_path):
+    with asgi_running(bind=f"unix:{tmp_path}/beemo.sock") as server:
+        with RawConn.to(server) as conn:
+            scope = json.loads(conn.exchange(request_bytes("GET", "/scope")).body)
+    assert scope["server"] == [f"{tmp_path}/beemo.sock", None]
+    assert scope["client"] is None
+
+
 # ---- the request body -------------------------------------------------------------------------
 
 
@@ -156,7 +163,9 @@ def test_big_upload_to_a_slow_app_keeps_memory_bounded(server):
     blocks = 50
     block = PATTERN * 16  # 1 MiB
     fetch(server, request_bytes("POST", "/count", body=b"warm up"))
-    head = request_bytes("POST", "/count?delay=0.5&pause=0.002", [("Content-Length", str(blocks * MB))])
+    head = request_bytes(
+        "POST", "/count?delay=0.5&pause=0.002", [("Content-Length", str(blocks * MB))]
+    )
     with MemoryWatch(server.proc.pid) as memory, RawConn.to(server, timeout=30) as conn:
         conn.send(head)
         for _ in range(blocks):
@@ -180,6 +189,27 @@ def test_response_starts_before_the_body_is_read(server):
         assert conn.exchange(request_bytes("GET", "/")).body == b"hello\n"
 
 
+def test_expect_100_continue_goes_out_when_the_app_reads(server):
+    with RawConn.to(server) as conn:
+        conn.send(
+            request_bytes("POST", "/echo", [("Expect", "100-continue"), ("Content-Length", "5")])
+        )
+        interim = conn.read_head()
+        assert interim.status == 100
+        conn.send(b"hello")
+        assert conn.read_response().body == b"hello"
+
+
+def test_expect_100_continue_is_not_sent_when_the_app_does_not_read(server):
+    with RawConn.to(server) as conn:
+        conn.send(request_bytes("POST", "/", [("Expect", "100-continue"), ("Content-Length", "5")]))
+        response = conn.read_response()
+        assert response.status == 200 and response.body == b"hello\n"
+        # The body never came: the connection cannot be reused, and says so.
+        assert response.header("connection") == "close"
+        assert conn.closed_within(2)
+
+
 # ---- the response -----------------------------------------------------------------------------
 
 
@@ -196,6 +226,28 @@ def test_streamed_response_to_http_10_is_delimited_by_the_close(server):
         assert response.header("transfer-encoding") is None
         assert response.body == b"piece 0\npiece 1\npiece 2\n"
         assert conn.eof
+
+
+@pytest.mark.parametrize("code", [204, 304])
+def test_no_body_goes_out_with_204_and_304(server, code):
+    with RawConn.to(server) as conn:
+        conn.send(
+            request_bytes("GET", f"/status?code={code}&body=oops") + request_bytes("GET", "/")
+        )
+        response = conn.read_response()
+        assert response.status == code and response.body == b""
+        assert response.header("content-length") is None
+        assert conn.read_response().body == b"hello\n"  # not "oops" + a broken head
+
+
+@pytest.mark.parametrize("path, length", [("/", "6"), ("/stream?n=3", None)])
+def test_head_gets_the_headers_but_no_body(server, path, length):
+    with RawConn.to(server) as conn:
+        response = conn.exchange(request_bytes("HEAD", path), "HEAD")
+        assert response.status == 200
+        assert response.header("content-length") == length
+        # No body bytes followed the head: the next response on the connection parses.
+        assert conn.exchange(request_bytes("GET", "/")).body == b"hello\n"
 
 
 def test_slow_reader_keeps_memory_bounded(server):
@@ -232,6 +284,20 @@ def _digest(conn: RawConn, length: int) -> str:
     return digest.hexdigest()
 
 
+def test_many_concurrent_streams(server):
+    results: list[bool] = []
+
+    def download() -> None:
+        results.append(len(get(server, f"/big?size={3 * MB}").body) == 3 * MB)
+
+    threads = [threading.Thread(target=download) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == [True] * 6
+
+
 @pytest.mark.parametrize("how", ["close", "reset"])
 def test_disconnect_reaches_an_app_waiting_in_receive(server, how):
     token = f"disconnect-{how}-{time.monotonic_ns()}"
@@ -248,6 +314,24 @@ def test_disconnect_reaches_an_app_waiting_in_receive(server, how):
         return get(server, f"/marker?token={token}").body
 
     assert wait_until(lambda: seen() == b"http.disconnect", timeout=5), seen()
+
+
+def test_send_after_the_client_left_raises_an_oserror(server):
+    token = f"gone-{time.monotonic_ns()}"
+    with RawConn.to(server) as conn:
+        conn.send(request_bytes("GET", f"/stream-until-gone?token={token}"))
+        assert conn.read_head().status == 200
+        assert len(conn.read_chunk()) == len(PATTERN)
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def seen() -> bytes:
+        return get(server, f"/marker?token={token}").body
+
+    assert wait_until(seen, timeout=5)
+    assert seen() == b"True ClientDisconnected"  # an OSError, as the spec asks
+
+
+# ---- keep-alive and pipelining ----------------------------------------------------------------
 
 
 def test_keep_alive_serves_many_requests_on_one_connection(server):
@@ -285,150 +369,25 @@ def test_pipelined_requests_behind_a_slow_one_stay_in_order(server):
         assert conn.closed_within(2)
 
 
-@pytest.mark.parametrize("path, length", [("/", "6"), ("/stream?n=3", None)])
-def test_head_gets_the_headers_but_no_body(server, path, length):
-    with RawConn.to(server) as conn:
-        response = conn.exchange(request_bytes("HEAD", path), "HEAD")
-        assert response.status == 200
-        assert response.header("content-length") == length
-        # No body bytes followed the head: the next response on the connection parses.
-        assert conn.exchange(request_bytes("GET", "/")).body == b"hello\n"
-
-
-# ---- failures ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("path", ["/raise", "/no-response"])
-def test_app_failing_before_the_response_gets_500(server, path):
-    with RawConn.to(server) as conn:
-        response = conn.exchange(request_bytes("GET", path))
-        assert response.status == 500
-        assert b"boom" not in response.body
-        assert conn.closed_within(3)
-    assert get(server, "/").body == b"hello\n"  # the server keeps serving
-
-
-def test_app_raising_after_the_start_closes_the_connection(server):
-    with RawConn.to(server) as conn:
-        conn.send(request_bytes("GET", "/raise-mid"))
-        head = conn.read_head()
-        assert head.status == 200 and head.header("transfer-encoding") == "chunked"
-        rest = conn.read_all(timeout=5)
-    assert rest.startswith(b"c\r\nfirst piece\n\r\n")
-    assert not rest.endswith(b"0\r\n\r\n"), "a failed body must not look complete"
-    assert get(server, "/").body == b"hello\n"
-
-
-VIOLATIONS = {
-    "unknown-type": "'http.response.nonsense'",
-    "start-twice": "unexpected ASGI message 'http.response.start'",
-    "body-before-start": "unexpected ASGI message 'http.response.body'",
-    "status-str": "status must be an int",
-    "str-body": "body must be bytes",
-    "crlf-header": "CR, LF or NUL",
-    "too-long": "Content-Length 3",
-    "too-short": "Content-Length 100",
-    "too-short-streamed": "shorter than its Content-Length",
-    "too-long-streamed": "Content-Length",
-    "body-after-end": "after the response was complete",
-}
-assert set(VIOLATIONS) == set(BROKEN)
-
-
-@pytest.fixture(scope="module")
-def quiet_server(loop):
-    """A server of its own for the contract violations, so its log holds only theirs."""
-    with asgi_running(loop=loop) as server:
-        yield server
-
-
-@pytest.mark.parametrize("kind", VIOLATIONS)
-def test_contract_violation_is_logged_once_and_answered_500_or_closed(quiet_server, kind):
-    server = quiet_server
-    path = f"/broken?kind={kind}&id={time.monotonic_ns()}"
-    with RawConn.to(server) as conn:
-        conn.send(request_bytes("GET", path))
-        if kind == "body-after-end":
-            # The response was complete before the app broke the contract: it stands.
-            response = conn.read_response()
-            assert response.status == 200 and response.body == b"done"
-            assert conn.exchange(request_bytes("GET", "/")).body == b"hello\n"
-        else:
-            everything = conn.read_all(timeout=5)
-            _assert_500_or_cut(everything, kind)
-
-    def entries() -> list[str]:
-        return [e for e in log_entries(server.read_log()) if path in e.splitlines()[0]]
-
-    assert wait_until(lambda: entries(), timeout=5)
-    (entry,) = entries()
-    assert "[ERROR]" in entry.splitlines()[0] and "ASGI" in entry.splitlines()[0]
-    assert VIOLATIONS[kind] in entry, entry
-    assert get(server, "/").body == b"hello\n"
-
-
-def _assert_500_or_cut(everything: bytes, kind: str) -> None:
-    """A 500 when nothing was sent yet; else the head and what was sent, then the close."""
-    assert everything.count(b"HTTP/1.1 ") == 1, everything[:500]
-    if everything.startswith(b"HTTP/1.1 500 "):
-        assert b"should not be sent" not in everything and b"x-b:" not in everything.lower()
-        return
-    assert kind.endswith("-streamed"), everything[:300]
-    head, _, body = everything.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200 ")
-    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-    assert len(body) <= length, "more bytes than the Content-Length went out"
-    assert body in (b"short", b"first")
-
-
-def test_limit_request_body_gives_413(loop):
-    with asgi_running("--limit-request-body", "1000", loop=loop) as server:
-        assert fetch(server, request_bytes("POST", "/echo", body=b"x" * 1000)).status == 200
-        for data in (
-            request_bytes("POST", "/echo", body=b"x" * 2000),
-            request_bytes(
-                "POST",
-                "/echo",
-                [("Transfer-Encoding", "chunked")],
-                body=chunked(b"x" * 600, b"y" * 600),
-            ),
-        ):
-            with RawConn.to(server) as conn:
-                conn.send(data)
-                response = conn.read_response()
-                assert response.status == 413
-                assert conn.read_all(timeout=5) == b""
-
-
-@pytest.mark.parametrize(
-    "data, status",
-    [
-        (b"GET / HTTP/1.1\r\n\r\n", 400),  # no Host
-        (b"GET / HTTP/1.1\r\nHost: t\r\nX A: b\r\n\r\n", 400),
-        (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
-        (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
-        (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
-    ],
-    ids=["missing_host", "space_in_name", "two_lengths", "http_2", "long_url"],
-)
-def test_malformed_request_gets_its_status_like_wsgi(server, data, status):
-    with RawConn.to(server) as conn:
-        conn.send(data)
-        response = conn.read_response()
-        assert response.status == status
-        assert response.header("connection") == "close"
-        assert conn.read_all(timeout=5) == b""
-
-
-def test_bad_chunk_while_the_app_reads_gives_400(server):
-    with RawConn.to(server) as conn:
-        conn.send(
-            request_bytes("POST", "/echo", [("Transfer-Encoding", "chunked")]) + b"5\r\nhello\r\n"
-        )
-        conn.send(b"zz\r\nmore\r\n0\r\n\r\n")
-        response = conn.read_response()
-        assert response.status == 400
-        assert conn.read_all(timeout=5) == b""
+def test_a_pipelining_client_that_never_reads_cannot_grow_memory(server):
+    """Pipelined requests by the thousand and not one response read: once the write buffer
+    is full, the server takes no further request and stops reading, so its memory stays flat
+    and the client's sends block."""
+    get(server, "/")  # warm up
+    flood = request_bytes("GET", "/") * 1000
+    with MemoryWatch(server.proc.pid) as memory:
+        with socket.create_connection((server.host, server.port), timeout=2) as greedy:
+            sent = 0
+            deadline = time.monotonic() + 5
+            try:
+                while sent < 400 * len(flood) and time.monotonic() < deadline:
+                    greedy.sendall(flood)
+                    sent += len(flood)
+            except TimeoutError:
+                pass  # the server stopped reading: back-pressure reached the client
+            assert get(server, "/").status == 200  # another client is served meanwhile
+    assert memory.growth < 30 * MB, f"RSS grew by {memory.growth / MB:.1f} MB"
+    assert sent < 400 * len(flood)
 
 
 # ---- extensions -------------------------------------------------------------------------------
@@ -460,6 +419,21 @@ def test_zerocopysend_sends_the_file_object(server, data_file, query, part):
     assert response.header("content-length") == str(len(response.body))
 
 
+def test_zerocopysend_in_parts_continues_from_the_file_position(server, data_file):
+    response = get(server, f"/zerocopysend?path={data_file}&parts=5")
+    assert response.header("transfer-encoding") == "chunked"
+    assert response.body == data_file.read_bytes()
+
+
+def test_zerocopysend_in_parts_to_http_10_is_delimited_by_the_close(server, data_file):
+    with RawConn.to(server) as conn:
+        request = request_bytes("GET", f"/zerocopysend?path={data_file}&parts=3", version="1.0")
+        response = conn.exchange(request)
+        assert response.header("transfer-encoding") is None
+        assert response.body == data_file.read_bytes()
+        assert conn.eof
+
+
 def test_trailers_follow_a_chunked_body(server):
     with RawConn.to(server) as conn:
         conn.send(request_bytes("GET", "/trailers", [("TE", "trailers")]))
@@ -469,17 +443,3 @@ def test_trailers_follow_a_chunked_body(server):
         assert response.trailers == [("x-checksum", "abc123"), ("x-rows", "2")]
         assert response.raw.endswith(b"0\r\nx-checksum: abc123\r\nx-rows: 2\r\n\r\n")
         assert conn.exchange(request_bytes("GET", "/")).body == b"hello\n"
-
-
-def test_many_concurrent_streams(server):
-    results: list[bool] = []
-
-    def download() -> None:
-        results.append(len(get(server, f"/big?size={3 * MB}").body) == 3 * MB)
-
-    threads = [threading.Thread(target=download) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert results == [True] * 6

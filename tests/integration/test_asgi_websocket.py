@@ -6,17 +6,21 @@ message size limit, and keepalive pings."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import socket
 import struct
+import threading
 import time
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.integration.conftest import TIMEOUT, asgi_running, get, wait_until
+from tests.integration.asgi_apps import PATTERN
+from tests.integration.conftest import TIMEOUT, RawConn, asgi_running, get, wait_until
+from tests.integration.test_streaming import MemoryWatch
 
 MIB = 1 << 20
 
@@ -76,6 +80,47 @@ def test_the_server_still_serves_http_after_websockets(server):
     assert get(server, "/").body == b"hello\n"
 
 
+def test_websocket_scope(server):
+    with _connect(server, "/ws/scope?x=1", subprotocols=["one", "two"]) as ws:
+        scope = json.loads(ws.recv(timeout=TIMEOUT))
+    assert scope["type"] == "websocket"
+    assert scope["asgi"]["version"] == "3.0"
+    assert scope["scheme"] == "ws"
+    assert scope["http_version"] == "1.1"
+    assert scope["path"] == "/ws/scope" and scope["raw_path"] == "/ws/scope"
+    assert scope["query_string"] == "x=1"
+    assert scope["subprotocols"] == ["one", "two"]
+    assert "method" not in scope
+    assert ["upgrade", "websocket"] in scope["headers"]
+    assert scope["server"] == ["127.0.0.1", server.port]
+    assert scope["client"][0] == "127.0.0.1"
+    assert scope["state"]["greeting"] == "hello from startup"
+    assert scope["extension_names"] == ["websocket.http.response"]
+
+
+@pytest.mark.parametrize(
+    "headers, problem",
+    [
+        ("Sec-WebSocket-Version: 13\r\n", b"Sec-WebSocket-Key"),
+        ("Sec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n", b"Sec-WebSocket-Key"),
+        ("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", b"Sec-WebSocket-Version"),
+    ],
+    ids=["no_key", "short_key", "no_version"],
+)
+def test_broken_handshake_is_refused_with_400(server, headers, problem):
+    with RawConn.to(server) as conn:
+        conn.send(
+            (
+                "GET /ws/echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\n{headers}\r\n"
+            ).encode()
+        )
+        response = conn.read_response()
+        assert response.status == 400
+        assert problem in response.body
+        assert conn.read_all(timeout=5) == b""
+
+
 # ---- messages ---------------------------------------------------------------------------------
 
 
@@ -110,6 +155,53 @@ def test_many_messages_in_order(server, compression):
         assert [ws.recv(timeout=TIMEOUT) for _ in range(200)] == [
             f"message {index}" for index in range(200)
         ]
+
+
+def test_invalid_utf8_text_closes_with_1007(server):
+    with _RawWebSocket(server, "/ws/echo") as raw:
+        raw.send_frame(0x1, b"\xff\xfe")
+        opcode, payload = raw.read_frame()
+        assert opcode == 0x8 and struct.unpack("!H", payload[:2]) == (1007,)
+
+
+def test_a_client_that_does_not_read_keeps_memory_bounded(server):
+    """The app sends 64 MiB of messages to a client that reads none: send() waits while the
+    write buffer is full, so nothing piles up in the server."""
+    token = f"flood-{time.monotonic_ns()}"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.settimeout(TIMEOUT)
+    sock.connect(("127.0.0.1", server.port))
+    path = f"/ws/flood?n=1024&token={token}"
+    with MemoryWatch(server.proc.pid) as memory:
+        # max_queue=1: the client library stops reading once one message waits for recv().
+        with _connect(server, path, sock=sock, compression=None, max_queue=1) as ws:
+            time.sleep(1.0)  # an unbounded server would have buffered all 64 MiB by now
+            stalled = memory.peak - memory.start
+            assert _marker(server, token) == ""  # the app is held back in send()
+            for _ in range(1024):
+                assert ws.recv(timeout=TIMEOUT) == PATTERN
+    assert stalled < 20 * MIB, f"RSS grew by {stalled / MIB:.1f} MiB"
+    assert _marker(server, token) == "sent"
+
+
+def test_an_app_that_does_not_read_keeps_memory_bounded(server):
+    """The client sends 50 MiB while the app receives nothing for a second: reading pauses
+    once a few messages wait, so they wait in the kernel's buffers, not in the server."""
+    block = bytes(65536)
+    with MemoryWatch(server.proc.pid) as memory:
+        with _connect(server, "/ws/deaf?ms=1000", compression=None) as ws:
+            sender = threading.Thread(target=_send_all, args=(ws, block, 800), daemon=True)
+            sender.start()
+            assert ws.recv(timeout=30) == str(800 * len(block))
+            sender.join(TIMEOUT)
+    assert memory.growth < 20 * MIB, f"RSS grew by {memory.growth / MIB:.1f} MiB"
+
+
+def _send_all(ws: ClientConnection, block: bytes, count: int) -> None:
+    for _ in range(count):
+        ws.send(block)
+    ws.send(b"done")
 
 
 # ---- closing ----------------------------------------------------------------------------------

@@ -399,6 +399,11 @@ class HTTPConnection:
         self.phase = advance(self.phase, _CLOSE)
 
     @property
+    def pipelined(self) -> bool:
+        """True when messages of a later request are already parsed (the client pipelines)."""
+        return bool(self._queue)
+
+    @property
     def peer_closed(self) -> bool:
         """True once the client's EOF was received: nothing more can arrive."""
         return self._peer_closed

@@ -3,8 +3,9 @@
 Its lifespan yields state that the handlers read through `request.state`, and appends
 "startup" and "shutdown" to the file named by $STARLETTE_LIFESPAN_FILE. `/static` serves
 $BEEMO_APPS_DATA with StaticFiles, which sends whole files with `http.response.pathsend` when
-the server offers it; `/big` serves $STARLETTE_BIG_DIR (a file larger than socket buffers). The `_Recorder` middleware keeps the response message types sent for
-each request carrying an `X-Token` header; `GET /sent/{token}` reads them back.
+the server offers it; `/big` serves $STARLETTE_BIG_DIR (a file larger than socket buffers).
+The `_Recorder` middleware keeps the response message types sent for each request carrying an
+`X-Token` header; `GET /sent/{token}` reads them back.
 """
 
 from __future__ import annotations
@@ -54,9 +55,7 @@ async def state(request: Request) -> JSONResponse:
         hits = request.state.hits["count"]
     seen_scratch = getattr(request.state, "scratch", None)
     request.state.scratch = "set by an earlier request"  # this request's copy only
-    return JSONResponse(
-        {"greeting": request.state.greeting, "hits": hits, "scratch": seen_scratch}
-    )
+    return JSONResponse({"greeting": request.state.greeting, "hits": hits, "scratch": seen_scratch})
 
 
 async def sent(request: Request) -> JSONResponse:

@@ -10,53 +10,23 @@ import pytest
 
 from beemo.adapters import asgi as asgi_module
 from beemo.adapters.asgi import ASGIAdapter, HTTPCycle, Message, Receive, Scope, Send
-from beemo.adapters.asgi import ASGIApp as App
 from beemo.errors import AppProtocolError, ClientDisconnected
 from beemo.server.http.messages import RequestHead, ResponseHead
+from tests.unit.adapters.asgi_driver import (
+    CLIENT,
+    SERVER,
+    START,
+    TEXT,
+    App,
+    body,
+    errors,
+    failure,
+    hello,
+    run,
+    sending,
+)
 from tests.unit.adapters.asgi_exchange import END, LEAVE, FakeAsyncExchange, Sent
 from tests.unit.adapters.exchange import request
-
-SERVER = ("127.0.0.1", 8000)
-CLIENT = ("10.0.0.7", 54321)
-START = {
-    "type": "http.response.start",
-    "status": 200,
-    "headers": [(b"content-type", b"text/plain")],
-}
-TEXT = ResponseHead(200, ((b"content-type", b"text/plain"),))
-
-
-def run(
-    app: App,
-    req: RequestHead | None = None,
-    exchange: FakeAsyncExchange | None = None,
-    **options: Any,
-) -> FakeAsyncExchange:
-    """What the driver does: one task per request, here bounded so a hang fails the test."""
-    exchange = exchange or FakeAsyncExchange()
-    adapter = ASGIAdapter(app, **options)
-    base = adapter.connection(SERVER, CLIENT)
-    asyncio.run(asyncio.wait_for(adapter.run(req or request(), exchange, base), 5))
-    return exchange
-
-
-def sending(*messages: Any) -> App:
-    """An app that sends `messages` in order."""
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        for message in messages:
-            await send(message)
-
-    return app
-
-
-def body(data: object = b"hello", more: bool = False) -> Message:
-    return {"type": "http.response.body", "body": data, "more_body": more}
-
-
-async def hello(scope: Scope, receive: Receive, send: Send) -> None:
-    await send(START)
-    await send(body())
 
 
 def scope_of(
@@ -67,11 +37,6 @@ def scope_of(
 ) -> Scope:
     adapter = ASGIAdapter(hello, root_path=root_path)
     return adapter.scope(req, adapter.connection(server, client))
-
-
-def failure(exchange: FakeAsyncExchange) -> BaseException:
-    assert len(exchange.failures) == 1, exchange.failures
-    return exchange.failures[0]
 
 
 # ---- the scope --------------------------------------------------------------------------------
@@ -438,10 +403,6 @@ def _propagating_logs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(logging.getLogger("beemo.error"), "propagate", True)
 
 
-def errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "beemo.error" and r.levelno >= logging.ERROR]
-
-
 def test_an_app_that_raises_before_responding_gets_a_500() -> None:
     boom = RuntimeError("boom")
 
@@ -541,143 +502,6 @@ def test_a_body_short_of_its_content_length_at_the_end_is_closed() -> None:
     exchange = run(sending(start, body(b"12345", True), body(b"")))
     exc = failure(exchange)
     assert type(exc) is AppProtocolError and "shorter" in str(exc)
-
-
-# ---- extensions: trailers, pathsend, zerocopysend ---------------------------------------------
-
-
-TRAILING = START | {"trailers": True}
-TRAILERS = {"type": "http.response.trailers", "headers": [(b"x-checksum", b"abc")]}
-
-
-def test_trailers_follow_the_last_body_piece() -> None:
-    exchange = run(sending(TRAILING, body(b"a", True), body(b"b"), TRAILERS))
-    # The last body piece is not the end of the response: the trailers are.
-    assert exchange.sent == [Sent(b"a", True), Sent(b"b", True)]
-    assert exchange.trailers == [[(b"x-checksum", b"abc")]] and exchange.complete
-
-
-def test_trailers_without_headers_end_the_response() -> None:
-    exchange = run(sending(TRAILING, body(), {"type": "http.response.trailers"}))
-    assert exchange.trailers == [[]] and exchange.complete
-
-
-@pytest.mark.parametrize(
-    ("messages", "words"),
-    [
-        ([TRAILING, body()], "the app returned before its response was complete"),
-        ([TRAILING, body(), body()], "expected 'http.response.trailers'"),
-        ([TRAILING, TRAILERS], "expected 'http.response.body'"),
-        (
-            [TRAILING, body(), TRAILERS | {"more_trailers": True}],
-            "more_trailers is not supported",
-        ),
-        (
-            [TRAILING, body(), {"type": "http.response.trailers", "headers": 5}],
-            "http.response.trailers headers must be an iterable of pairs, not 5",
-        ),
-        (
-            [TRAILING, body(), {"type": "http.response.trailers", "headers": [("x", "1")]}],
-            "a bad trailer",  # refused by the exchange: the response is not complete
-        ),
-    ],
-)
-def test_trailers_out_of_order_or_malformed(messages: list[Message], words: str) -> None:
-    exc = failure(run(sending(*messages)))
-    assert isinstance(exc, AppProtocolError) and words in str(exc)
-
-
-def test_trailers_after_a_response_without_them_are_logged(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    exchange = run(sending(START, body(), TRAILERS))
-    assert exchange.complete and exchange.failures == [] and exchange.trailers == []
-    [record] = errors(caplog)
-    assert "'http.response.trailers' sent after the response was complete" in str(
-        record.exc_info and record.exc_info[1]
-    )
-
-
-@pytest.fixture
-def data_file(tmp_path: Any) -> Any:
-    path = tmp_path / "data.bin"
-    path.write_bytes(b"0123456789")
-    return path
-
-
-def test_pathsend_sends_the_whole_file(data_file: Any) -> None:
-    exchange = run(sending(START, {"type": "http.response.pathsend", "path": str(data_file)}))
-    [sent] = exchange.files
-    assert (sent.offset, sent.size, sent.more, sent.data) == (0, 10, False, b"0123456789")
-    assert exchange.complete and exchange.failures == []
-
-
-def test_pathsend_then_trailers(data_file: Any) -> None:
-    pathsend = {"type": "http.response.pathsend", "path": str(data_file)}
-    exchange = run(sending(TRAILING, pathsend, TRAILERS))
-    assert exchange.files[0].more is True and exchange.trailers and exchange.complete
-
-
-def test_pathsend_to_a_slow_client_waits(data_file: Any) -> None:
-    pathsend = {"type": "http.response.pathsend", "path": str(data_file)}
-    exchange = FakeAsyncExchange(slow=True)
-    run(sending(TRAILING, pathsend, TRAILERS), exchange=exchange)
-    assert exchange.drains == 1 and exchange.complete
-
-
-def test_pathsend_of_a_missing_file_is_a_500_not_a_hang(tmp_path: Any) -> None:
-    missing = str(tmp_path / "missing")
-    exchange = run(sending(START, {"type": "http.response.pathsend", "path": missing}))
-    assert isinstance(failure(exchange), FileNotFoundError)
-
-
-def zerocopy(file: object, **fields: object) -> Message:
-    return {"type": "http.response.zerocopysend", "file": file, **fields}
-
-
-def test_zerocopysend_from_the_file_position_to_its_end(data_file: Any) -> None:
-    with open(data_file, "rb") as file:
-        file.seek(4)
-        exchange = run(sending(START, zerocopy(file)))
-    [sent] = exchange.files
-    assert (sent.offset, sent.size, sent.more, sent.data) == (4, 6, False, b"456789")
-    assert exchange.complete
-
-
-def test_zerocopysend_with_offset_count_and_more_body(data_file: Any) -> None:
-    with open(data_file, "rb") as file:
-        pieces = [zerocopy(file, offset=0, count=3, more_body=True), zerocopy(file, offset=7)]
-        exchange = run(sending(START, *pieces), exchange=FakeAsyncExchange(slow=True))
-    assert [(f.offset, f.size, f.more, f.data) for f in exchange.files] == [
-        (0, 3, True, b"012"),
-        (7, 3, False, b"789"),
-    ]
-    assert exchange.drains == 1 and exchange.complete
-
-
-def test_zerocopysend_takes_a_file_descriptor(data_file: Any) -> None:
-    with open(data_file, "rb") as file:
-        exchange = run(sending(START, zerocopy(file.fileno(), count=2)))
-    assert exchange.files[0].data == b"01"
-
-
-def test_zerocopysend_then_trailers(data_file: Any) -> None:
-    with open(data_file, "rb") as file:
-        exchange = run(sending(TRAILING, zerocopy(file), TRAILERS))
-    assert exchange.files[0].more is False and exchange.trailers and exchange.complete
-
-
-def test_zerocopysend_of_a_closed_file_names_the_violation(data_file: Any) -> None:
-    file = open(data_file, "rb")  # noqa: SIM115
-    file.close()
-    exc = failure(run(sending(START, zerocopy(file))))
-    assert "needs a file with a file descriptor" in str(exc)
-
-
-def test_a_file_longer_than_the_content_length_is_a_broken_contract(data_file: Any) -> None:
-    start = START | {"headers": [(b"content-length", b"4")]}
-    exchange = run(sending(start, {"type": "http.response.pathsend", "path": str(data_file)}))
-    assert "longer than its Content-Length" in str(failure(exchange))
 
 
 # ---- HTTPCycle on its own ----------------------------------------------------------------------

@@ -340,3 +340,12 @@ def test_write_sends_the_converted_head() -> None:
     response, exchange = start(app)
     assert exchange.heads == [ResponseHead(201, ((b"X-A", b"1"),), b"Made")]
     assert response.head == exchange.heads[0] and response.head_sent
+
+
+def test_unhashable_headers_are_converted_without_the_cache() -> None:
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [("X-A", "1"), ["X-B", "2"]])  # type: ignore[list-item]
+        return [b"body"]
+
+    with pytest.raises(AppProtocolError):  # a list is no header pair, cached or not
+        start(app)

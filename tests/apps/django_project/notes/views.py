@@ -150,9 +150,7 @@ async def async_notes(request: HttpRequest) -> JsonResponse:
     """The async ORM in an async view."""
     notes = Note.objects.filter(title__startswith=request.GET.get("prefix", "")).order_by("pk")
     titles = [note.title async for note in notes]
-    return JsonResponse(
-        {"count": await notes.acount(), "titles": titles, "in_loop": _in_loop()}
-    )
+    return JsonResponse({"count": await notes.acount(), "titles": titles, "in_loop": _in_loop()})
 
 
 def _in_loop() -> bool:
