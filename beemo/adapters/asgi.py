@@ -125,7 +125,13 @@ class HTTPCycle:
             if waiter is not None:
                 await waiter
         elif kind == "http.response.start" and state == _START:
-            self._exchange.send_head(_response_head(message))
+            status = message.get("status")
+            headers = message.get("headers", ())
+            if type(status) is int and (type(headers) is list or type(headers) is tuple):
+                head = _new_head(ResponseHead, (status, tuple(headers), b""))
+            else:
+                head = _response_head(status, headers)  # checked, converted
+            self._exchange.send_head(head)
             self._trailers = bool(message.get("trailers", False))
             self._state = _BODY
         elif kind == "http.response.trailers" and state == _TRAILERS:
@@ -199,19 +205,16 @@ def _bytes(body: object, kind: str) -> bytes:
     raise AppProtocolError(f"{kind} body must be bytes, not {type(body).__name__}")
 
 
-def _response_head(message: Message) -> ResponseHead:
-    status = message.get("status")
+def _response_head(status: object, headers: Any) -> ResponseHead:
     if type(status) is not int:
         raise AppProtocolError(f"http.response.start status must be an int, not {status!r}")
-    headers = message.get("headers", ())
-    if type(headers) is not tuple:
-        try:
-            headers = tuple(headers)
-        except TypeError:
-            raise AppProtocolError(
-                f"http.response.start headers must be an iterable of pairs, not {headers!r}"
-            ) from None
-    return _new_head(ResponseHead, (status, headers, b""))
+    try:
+        pairs = tuple(headers)
+    except TypeError:
+        raise AppProtocolError(
+            f"http.response.start headers must be an iterable of pairs, not {headers!r}"
+        ) from None
+    return _new_head(ResponseHead, (status, pairs, b""))
 
 
 # NamedTuple's generated __new__ is a Python function; building the tuple directly skips it.

@@ -304,10 +304,18 @@ class HTTPConnection:
                 is not the length of `body`.
         """
         data = self.send_head(head, stamp, close, len(body))
+        # The end, as send_end() makes it for a body of known length (never chunked), in
+        # line: this runs on every such response.
+        phase = self.phase
+        self.phase = _ON_RESPONSE_END.get(phase) or illegal(phase, _RESPONSE_END)
+        if self._keep_alive and not self._peer_closed:
+            self._drained = 0
+        else:
+            self.phase = advance(self.phase, _CLOSE)
         if self._framing is _LENGTH:  # send_head checked len(body) == Content-Length
             self._remaining = 0
-            return data + body + self.send_end()
-        return data + self.send_end()  # HEAD, 204, 304: no body
+            return data + body
+        return data  # HEAD, 204, 304: no body
 
     def send_end(self, trailers: tuple[Header, ...] | list[Header] = ()) -> bytes:
         """Finish the response and decide whether the connection is reused.

@@ -219,7 +219,19 @@ class RequestParser:
 
     def on_headers_complete(self) -> None:
         parser = self._parser
-        version = self._version_from_chunk() or parser.get_http_version()
+        # The HTTP version read off the request line, when this head began at the start of
+        # the chunk being parsed (its line is whole there). httptools' get_http_version()
+        # formats a new string with str.format on every call (~2,000 machine instructions,
+        # measured with callgrind); llhttp has already checked that the line ends in
+        # "HTTP/x.y" CRLF, so the 8 bytes before the first CRLF are it.
+        version = ""
+        chunk = self._chunk
+        if chunk is not None:
+            self._chunk = None  # later messages in this chunk start at unknown offsets
+            end = chunk.find(b"\r\n")
+            if end > 8:
+                version = _VERSIONS.get(chunk[end - 8 : end], "")
+        version = version or parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise ProtocolError(505, "HTTP Version Not Supported")
         raw_method = parser.get_method()
@@ -241,21 +253,6 @@ class RequestParser:
         self.head_started = False
         if not keep_alive:
             self._closing = True
-
-    def _version_from_chunk(self) -> str:
-        """The HTTP version read off the request line, when this head began at the start of
-        the chunk being parsed and its line is whole there; "" when that is not known.
-
-        httptools' get_http_version() formats a new string with str.format on every call
-        (~2,000 machine instructions, measured with callgrind); llhttp has already checked
-        that the line ends in "HTTP/x.y" CRLF, so the 8 bytes before the first CRLF are it.
-        """
-        chunk = self._chunk
-        if chunk is None:
-            return ""
-        self._chunk = None  # later messages in this chunk start at unknown offsets
-        end = chunk.find(b"\r\n")
-        return _VERSIONS.get(chunk[end - 8 : end], "") if end > 8 else ""
 
     def on_body(self, body: bytes) -> None:
         self._bodies += 1

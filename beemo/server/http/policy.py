@@ -143,11 +143,12 @@ class ConnectionPolicy:
         flushed; also after the client's EOF), IDLE (nothing more is here: the keep-alive wait
         started) or NEXT (ask `next_event`: a pipelined request, an error held back, the rest
         of a request body still arriving, or draining)."""
-        self.finish(now)
+        server = self._server
+        if server.access_log:
+            self.finish(now)
         after = self.http.after_response()
         if after != IDLE:
             return after
-        server = self._server
         if server.draining:
             return NEXT
         self.idle = True

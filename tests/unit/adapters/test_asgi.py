@@ -524,3 +524,31 @@ def test_the_cycle_reports_started_and_complete() -> None:
     states = asyncio.run(respond())
     assert states == [(False, False), (True, False), (True, False), (True, True)]
     assert cycle.target == b"/t"
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_a_cancellation_escaping_the_app_fails_the_request_and_propagates(started: bool) -> None:
+    """A CancelledError the app lets out would otherwise leave the connection waiting for a
+    response that never comes: the driver is told to fail it, and the task ends cancelled."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if started:
+            await send(START)
+        raise asyncio.CancelledError
+
+    exchange = FakeAsyncExchange()
+    with pytest.raises(asyncio.CancelledError):
+        run(app, exchange=exchange)
+    assert isinstance(failure(exchange), AppProtocolError)
+    assert "cancelled" in str(failure(exchange))
+
+
+def test_a_cancellation_after_the_response_is_complete_only_propagates() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await hello(scope, receive, send)
+        raise asyncio.CancelledError
+
+    exchange = FakeAsyncExchange()
+    with pytest.raises(asyncio.CancelledError):
+        run(app, exchange=exchange)
+    assert exchange.failures == []

@@ -629,3 +629,17 @@ def test_status_of_an_error_response() -> None:
         conn.receive_data(b"\x00 garbage\r\n\r\n")
     conn.send_error(caught.value.status, caught.value.message, STAMP)
     assert conn.status == caught.value.status == 400
+
+
+def test_pipelined_tells_whether_a_later_request_is_already_parsed() -> None:
+    conn = HTTPConnection(Limits())
+    get = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    conn.receive_data(get)
+    assert type(conn.next_event()) is RequestHead
+    assert conn.next_event() == EndOfMessage()
+    assert not conn.pipelined
+    conn = HTTPConnection(Limits())
+    conn.receive_data(get + get)
+    assert type(conn.next_event()) is RequestHead
+    assert conn.next_event() == EndOfMessage()
+    assert conn.pipelined
