@@ -9,12 +9,32 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 BLOB_SIZE = 5 * 1024 * 1024 + 123  # not a multiple of any block size
 DJANGO_PROJECT = Path(__file__).resolve().parent / "django_project"
+
+
+@dataclass(frozen=True)
+class LoopVariant:
+    """How an ASGI app is served: which event loop, how many loop threads."""
+
+    loop: str
+    threads: int
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return ("--loop", self.loop, "--threads", str(self.threads))
+
+
+# Every ASGI framework test runs on both loops, one with several loop threads.
+LOOP_VARIANTS = [
+    pytest.param(LoopVariant("asyncio", 1), id="asyncio"),
+    pytest.param(LoopVariant("uvloop", 2), id="uvloop-threads2"),
+]
 
 
 @pytest.fixture(scope="session")

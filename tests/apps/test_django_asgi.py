@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import requests
 
 from tests.apps import test_django as wsgi
+from tests.apps.conftest import LOOP_VARIANTS, LoopVariant
 from tests.apps.wire import wait_until
 from tests.support import Running, serve
 
@@ -24,30 +24,15 @@ APP = "myproject.asgi:application"
 TIMEOUT = 10
 
 
-@dataclass(frozen=True)
-class Variant:
-    loop: str
-    threads: int
-
-
-VARIANTS = [
-    pytest.param(Variant("asyncio", 1), id="asyncio"),
-    pytest.param(Variant("uvloop", 2), id="uvloop-threads2"),
-]
-
-
-@pytest.fixture(scope="module", params=VARIANTS)
-def variant(request: pytest.FixtureRequest) -> Variant:
+@pytest.fixture(scope="module", params=LOOP_VARIANTS)
+def variant(request: pytest.FixtureRequest) -> LoopVariant:
     return request.param
 
 
-def _serve(variant: Variant, env: dict[str, str], *args: str) -> Iterator[Running]:
+def _serve(variant: LoopVariant, env: dict[str, str], *args: str) -> Iterator[Running]:
     with serve(
         APP,
-        "--loop",
-        variant.loop,
-        "--threads",
-        str(variant.threads),
+        *variant.flags,
         *args,
         cwd=wsgi.PROJECT,
         env=env,
@@ -62,12 +47,12 @@ def _serve(variant: Variant, env: dict[str, str], *args: str) -> Iterator[Runnin
 
 
 @pytest.fixture(scope="module")
-def server(variant: Variant, django_env: dict[str, str]) -> Iterator[Running]:
+def server(variant: LoopVariant, django_env: dict[str, str]) -> Iterator[Running]:
     yield from _serve(variant, django_env)
 
 
 @pytest.fixture(scope="module")
-def prefixed(variant: Variant, django_env: dict[str, str]) -> Iterator[Running]:
+def prefixed(variant: LoopVariant, django_env: dict[str, str]) -> Iterator[Running]:
     yield from _serve(variant, django_env, "--root-path", "/prefix")
 
 
@@ -134,7 +119,7 @@ def test_downloads_leave_no_open_file(url: str, server: Running, open_blobs) -> 
     assert open_blobs(server.proc.pid) == 0
 
 
-def test_rejected_lifespan_is_tolerated(server: Running, variant: Variant) -> None:
+def test_rejected_lifespan_is_tolerated(server: Running, variant: LoopVariant) -> None:
     """Django raises on the lifespan scope; `--lifespan auto` notes it at INFO and serves."""
     expected = f"Using event loop: {variant.loop}, threads: {variant.threads}"
     wait_until(lambda: expected in server.read_log())

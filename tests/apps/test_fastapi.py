@@ -13,7 +13,6 @@ import json
 import random
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
+from tests.apps.conftest import LOOP_VARIANTS, LoopVariant
 from tests.apps.wire import exchange, split_head, wait_until
 from tests.support import Running, serve
 
@@ -28,28 +28,14 @@ APP_DIR = Path(__file__).resolve().parent / "fastapi_app"
 TIMEOUT = 10
 
 
-@dataclass(frozen=True)
-class Variant:
-    loop: str
-    threads: int
-
-
-VARIANTS = [
-    pytest.param(Variant("asyncio", 1), id="asyncio"),
-    pytest.param(Variant("uvloop", 2), id="uvloop-threads2"),
-]
-
-
-@pytest.fixture(scope="module", params=VARIANTS)
-def variant(request: pytest.FixtureRequest) -> Variant:
+@pytest.fixture(scope="module", params=LOOP_VARIANTS)
+def variant(request: pytest.FixtureRequest) -> LoopVariant:
     return request.param
 
 
 @pytest.fixture(scope="module")
-def server(variant: Variant) -> Iterator[Running]:
-    with serve(
-        "app:app", "--loop", variant.loop, "--threads", str(variant.threads), cwd=APP_DIR
-    ) as running:
+def server(variant: LoopVariant) -> Iterator[Running]:
+    with serve("app:app", *variant.flags, cwd=APP_DIR) as running:
         yield running
         assert running.stop() == 0, running.read_log()
         assert "Application shutdown complete." in running.read_log()
@@ -74,7 +60,7 @@ def _marker(client: httpx.Client, token: str) -> str | None:
     return client.get(f"/markers/{token}").json()["marker"]
 
 
-def test_loop_threads_and_lifespan(server: Running, variant: Variant) -> None:
+def test_loop_threads_and_lifespan(server: Running, variant: LoopVariant) -> None:
     expected = f"Using event loop: {variant.loop}, threads: {variant.threads}"
     wait_until(lambda: expected in server.read_log())  # logged just after "Listening at"
     log = server.read_log()

@@ -12,7 +12,6 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import requests
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from tests.apps.conftest import LOOP_VARIANTS, LoopVariant
 from tests.apps.wire import exchange, split_head, wait_until
 from tests.support import Running, serve
 
@@ -30,20 +30,8 @@ TIMEOUT = 10
 BIG_SIZE = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Variant:
-    loop: str
-    threads: int
-
-
-VARIANTS = [
-    pytest.param(Variant("asyncio", 1), id="asyncio"),
-    pytest.param(Variant("uvloop", 2), id="uvloop-threads2"),
-]
-
-
-@pytest.fixture(scope="module", params=VARIANTS)
-def variant(request: pytest.FixtureRequest) -> Variant:
+@pytest.fixture(scope="module", params=LOOP_VARIANTS)
+def variant(request: pytest.FixtureRequest) -> LoopVariant:
     return request.param
 
 
@@ -59,14 +47,11 @@ def big_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextlib.contextmanager
 def _serve(
-    variant: Variant, blob_dir: Path, big_dir: Path, markers: Path, *args: str
+    variant: LoopVariant, blob_dir: Path, big_dir: Path, markers: Path, *args: str
 ) -> Iterator[Running]:
     with serve(
         "app:app",
-        "--loop",
-        variant.loop,
-        "--threads",
-        str(variant.threads),
+        *variant.flags,
         *args,
         cwd=APP_DIR,
         env={
@@ -80,7 +65,7 @@ def _serve(
 
 @pytest.fixture(scope="module")
 def server(
-    variant: Variant, blob_dir: Path, big_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    variant: LoopVariant, blob_dir: Path, big_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Running]:
     markers = tmp_path_factory.mktemp("starlette") / "lifespan.txt"
     with _serve(variant, blob_dir, big_dir, markers) as running:
@@ -111,7 +96,7 @@ def _sent(client: httpx.Client, token: str) -> list[str]:
 
 
 def test_lifespan_startup_and_shutdown_run_once_each(
-    variant: Variant, blob_dir: Path, big_dir: Path, tmp_path: Path
+    variant: LoopVariant, blob_dir: Path, big_dir: Path, tmp_path: Path
 ) -> None:
     markers = tmp_path / "lifespan.txt"
     with _serve(variant, blob_dir, big_dir, markers, "--threads", "4") as running:
