@@ -93,6 +93,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._base = shared.connect(server, client)  # the adapter's per-connection state
         self._transport: asyncio.Transport | None = None
         self._request: RequestHead | None = None  # the request the app is handling
+        # The request's task: the loop holds tasks only weakly, this keeps it alive.
         self._task: asyncio.Task[None] | None = None
         self._body: collections.deque[bytes] = collections.deque()
         self._body_size = 0
@@ -164,7 +165,9 @@ class HTTPProtocol(asyncio.Protocol):
                     self._body_size += len(event.data)  # type: ignore[union-attr]
                     if self._body_size > HIGH_WATER and not self._reading_paused:
                         self._pause_reading()
-                    self._wake()
+                    if self._waiter is not None:
+                        self.policy.received()  # progress: the app's next wait is timed anew
+                        self._wake()
                 elif kind is EndOfMessage:
                     self._body_end = True
                     if self._waiter is not None:

@@ -161,7 +161,10 @@ class ConnectionPolicy:
         return 0.0 < deadline < now
 
     def received(self) -> None:
-        """The client sent what it owed: a new wait starts a new client timeout."""
+        """The client sent body bytes an app waits for: the owner has work again (no
+        deadline), and its next wait starts a new client timeout, as a WSGI app's read does.
+        """
+        self.deadline = 0.0
         self._owed_since = 0.0
 
     # ---- one request --------------------------------------------------------------------

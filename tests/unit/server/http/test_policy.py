@@ -192,6 +192,7 @@ def test_received_starts_a_new_client_timeout() -> None:
     conn = policy(b"GET / HT")
     assert conn.wait(READ, ACCEPTED + 1)
     conn.received()
+    assert conn.deadline == 0.0  # the owner has work: no deadline until it waits again
     assert conn.wait(READ, ACCEPTED + 7)
     assert conn.deadline == ACCEPTED + 7 + CLIENT_TIMEOUT
 
