@@ -29,13 +29,11 @@ from typing import Protocol
 
 from beemo.config import Config
 from beemo.server.http.policy import ServerState
-from beemo.server.listeners import Listener
+from beemo.server.listeners import Listener, Socket
 
 __all__ = ["Pool", "Server", "server_state"]
 
 log = logging.getLogger("beemo.error")
-
-_ACCEPT_BATCH = 64
 
 
 class Pool(Protocol):
@@ -148,26 +146,29 @@ class Server:
             self._shutdown()
 
     def _accept(self, listener: Listener) -> None:
-        accept = listener.sock.accept
-        adopt = self.pool.adopt
-        server = (listener.server_name, listener.server_port)
-        tcp = not listener.unix
-        for _ in range(_ACCEPT_BATCH):
-            try:
-                sock, peer = accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # EMFILE, ENFILE, ECONNABORTED...: keep serving
-                now = time.monotonic()
-                if now - self._accept_error_logged >= 1.0:  # the listener stays readable:
-                    self._accept_error_logged = now  # one line a second, not one per retry
-                    log.error("accept() failed: %s", exc)
-                time.sleep(0.01)  # out of fds: let workers close some before retrying
-                return
-            sock.setblocking(False)
-            if tcp:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            adopt(sock, peer if tcp else None, server)
+        """Accept one connection and hand it to the pool.
+
+        One per readiness event: the selector is level-triggered and reports the listener
+        again while connections wait, and an accept() that finds none raises, which costs
+        about ten select calls. socket.accept() is not used: it converts the family and the
+        type to enums on every call (see `listeners.Socket`).
+        """
+        listening = listener.sock
+        try:
+            fd, peer = listening._accept()  # type: ignore[attr-defined]  # what accept() calls
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # EMFILE, ENFILE, ECONNABORTED...: keep serving
+            now = time.monotonic()
+            if now - self._accept_error_logged >= 1.0:  # the listener stays readable:
+                self._accept_error_logged = now  # one line a second, not one per retry
+                log.error("accept() failed: %s", exc)
+            time.sleep(0.01)  # out of fds: let workers close some before retrying
+            return
+        sock = Socket(listening.family, listening.type, listening.proto, fd)
+        if listener.unix:
+            peer = None
+        self.pool.adopt(sock, peer, (listener.server_name, listener.server_port))
 
     def _log_signals(self) -> None:
         while self._signals:

@@ -129,6 +129,7 @@ class HTTPProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disconnected = True
         self._shared.connections.discard(self)
+        self.http.release()
         self._wake()
         drain, self._drain = self._drain, None
         if drain is not None and not drain.done():

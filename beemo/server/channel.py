@@ -389,6 +389,7 @@ class Channel:
         self._shared.channels.pop(fd, None)
         self._shared.poller.unregister(fd)
         self.transport.close(linger=not self.http.peer_closed)
+        self.http.release()
 
     # ---- Exchange: what the adapter may ask while the app runs (blocking) ------------------
 

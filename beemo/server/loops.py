@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import importlib
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from beemo.config import Config
@@ -92,8 +93,7 @@ class LoopWorker:
         while pending:
             sock, client, server = pending.popleft()
             protocol = HTTPProtocol(shared, server, client)
-            task = loop.create_task(loop.connect_accepted_socket(_returning(protocol), sock))
-            task.add_done_callback(_report_failure)
+            _advance(loop.connect_accepted_socket(_returning(protocol), sock), None)
 
     def expire(self, now: float, draining: bool) -> None:
         """In the loop: close the connections that waited past their deadline."""
@@ -105,9 +105,25 @@ def _returning(protocol: HTTPProtocol) -> Callable[[], HTTPProtocol]:
     return lambda: protocol
 
 
-def _report_failure(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.debug("Could not set up a connection: %s", task.exception())
+def _advance(setup: Coroutine[Any, Any, Any], _done: object) -> None:
+    """Run a connection's setup coroutine (connect_accepted_socket) to its next wait.
+
+    It is driven without a Task: it only waits for the transport's connection_made, it needs
+    no current task, and a Task would cost a tenth of a short connection (the object, its
+    registration in asyncio's weak set of all tasks, and one more loop iteration to start).
+    """
+    try:
+        awaited = setup.send(None)
+    except StopIteration:
+        return
+    except (Exception, asyncio.CancelledError) as exc:
+        log.debug("Could not set up a connection: %s", exc)
+        return
+    if awaited is None:  # a bare yield: resume on the next iteration
+        asyncio.get_running_loop().call_soon(_advance, setup, None)
+    else:  # a future, as a Task would see it
+        awaited._asyncio_future_blocking = False
+        awaited.add_done_callback(functools.partial(_advance, setup))
 
 
 class LoopPool:

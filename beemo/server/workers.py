@@ -64,7 +64,10 @@ class ThreadPool:
             self._workers.append(worker)
 
     def adopt(self, sock: socket.socket, client: object, server: tuple[str, int]) -> None:
-        """T0: take an accepted, non-blocking socket and arm it for its first request."""
+        """T0: take an accepted socket and arm it for its first request."""
+        sock.setblocking(False)
+        if client is not None:  # TCP (a unix socket has no peer address)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         transport = Transport(sock, client)
         channel = Channel(
             transport, HTTPConnection(self._limits), self._shared, server, client, time.monotonic()

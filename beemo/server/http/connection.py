@@ -406,6 +406,10 @@ class HTTPConnection:
         """Read no further requests (an error, or the server is stopping)."""
         self.phase = advance(self.phase, _CLOSE)
 
+    def release(self) -> None:
+        """The socket closed: free the parser now (see `RequestParser.release`)."""
+        self._parser.release()
+
     @property
     def pipelined(self) -> bool:
         """True when messages of a later request are already parsed (the client pipelines)."""

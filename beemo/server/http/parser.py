@@ -36,6 +36,7 @@ _SWITCHED_LIMIT = 1 << 20
 # NamedTuple's generated __new__ is a Python function; building the tuple directly skips it.
 _new_head = tuple.__new__
 Message = RequestHead | Body | EndOfMessage
+_RELEASED = httptools.HttpRequestParser(None)  # what a released parser holds instead
 
 
 class RequestParser:
@@ -73,6 +74,17 @@ class RequestParser:
         self.switch_to = b""  # its Upgrade header, lower-cased
         self.switched_data: list[bytes] = []
         self._switched_size = 0
+
+    def release(self) -> None:
+        """The connection is gone: parse nothing more, and let llhttp's parser go.
+
+        llhttp holds this object's bound callbacks and this object holds llhttp's parser: a
+        reference cycle that only the cyclic collector would free, once per connection.
+        """
+        self.finished = True
+        self._upgrade_body = 0
+        self.switch_to = b""
+        self._parser = _RELEASED
 
     def feed(self, data: bytes) -> None:
         """Parse `data`; raises `ProtocolError` on a malformed or over-limit request."""

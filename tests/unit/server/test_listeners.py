@@ -74,3 +74,16 @@ def test_non_ascii_digits_in_the_port() -> None:
 )
 def test_address_url(address: Address, port: int | None, url: str) -> None:
     assert address.url(port) == url
+
+
+def test_sockets_read_family_and_type_as_plain_ints() -> None:
+    """socket.socket's properties build an enum per read; uvloop reads both per connection."""
+    from beemo.server.listeners import Socket
+
+    listening = Socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        assert type(listening.family) is int and listening.family == socket.AF_INET
+        assert type(listening.type) is int and listening.type == socket.SOCK_STREAM
+        assert isinstance(listening, socket.socket)  # uvloop detaches socket.socket on close
+    finally:
+        listening.close()

@@ -408,3 +408,42 @@ def test_the_rest_after_messages_is_unknown_without_a_blank_line_for_each() -> N
     assert parser._after_messages(data, True, 2, 0) == b"rest"
     assert parser._after_messages(data, True, 3, 0) is None
     assert parser._after_messages(data, False, 1, 0) is None  # the chunk began mid-message
+
+
+def test_a_released_connection_is_freed_without_the_cyclic_collector() -> None:
+    """llhttp holds the parser's callbacks and the parser holds llhttp: release() breaks that
+    cycle, so a closed connection is freed at once (not one gc pass per connection)."""
+    import gc
+    import weakref
+
+    from beemo.server.http.connection import HTTPConnection
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        kept = HTTPConnection(DEFAULT)
+        kept.receive_data(get())
+        kept_ref = weakref.ref(kept._parser)
+        del kept
+        assert kept_ref() is not None  # the cycle: only the collector would free it
+        gc.collect()
+
+        conn = HTTPConnection(DEFAULT)
+        conn.receive_data(get())
+        conn.release()
+        parser_ref = weakref.ref(conn._parser)
+        del conn
+        assert parser_ref() is None
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_a_released_parser_parses_nothing_more() -> None:
+    queue: deque[Message] = deque()
+    parser = RequestParser(DEFAULT, queue)
+    parser.feed(get()[:10])
+    parser.release()
+    parser.feed(get()[10:] + get())
+    assert not queue
+    assert parser.finished
