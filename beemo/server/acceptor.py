@@ -1,10 +1,11 @@
 """T0: the thread that accepts connections and hands each to exactly one worker.
 
 T0 (the thread that calls `Server.run`, normally the main thread, so it also receives signals)
-binds nothing itself: it gets listening sockets, accepts in batches and gives each connection to
-the pool of workers (`ThreadPool` for WSGI: threads on a shared one-shot poller; `LoopPool` for
-ASGI: one asyncio loop per thread). Once a second it refreshes the Date stamp and the access
-log's clock and lets the pool enforce deadlines; T0 never does I/O on a socket a worker owns.
+binds nothing itself: it gets listening sockets, accepts one connection per readiness event
+and gives each to the pool of workers (`ThreadPool` for WSGI: threads on a shared one-shot
+poller; `LoopPool` for ASGI: one asyncio loop per thread). Once a second it refreshes the Date
+stamp and the access log's clock and lets the pool enforce deadlines; T0 never does I/O on a
+socket a worker owns.
 
 Stopping (SIGTERM/SIGINT, or `stop()`): close the listeners, let the pool close idle
 connections at once and in-flight requests finish (no new request is started on their
