@@ -83,7 +83,6 @@ class RequestParser:
         """
         self.finished = True
         self._upgrade_body = 0
-        self.switch_to = b""
         self._parser = _RELEASED
 
     def feed(self, data: bytes) -> None:
