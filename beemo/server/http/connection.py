@@ -186,6 +186,11 @@ class HTTPConnection:
         return self._parser.completed >= self._heads
 
     @property
+    def carries_body(self) -> bool:
+        """True when the response being sent has a body on the wire (not HEAD, 204, 304)."""
+        return self._framing is not _NONE
+
+    @property
     def can_answer_error(self) -> bool:
         """True when an error response may still be sent: no response for this request has
         started, or the error is in a new request (not in the body of one already answered)."""

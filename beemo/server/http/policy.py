@@ -56,9 +56,15 @@ _INTERNAL_ERROR = "Internal Server Error"
 def log_app_error(target: bytes, exc: BaseException, interface: str) -> None:
     """One error log entry, with the traceback, for an app that raised (or broke the
     `interface`'s contract: the message names the violation) handling `target`."""
-    broke = isinstance(exc, AppProtocolError)
-    label = f"App broke the {interface} contract" if broke else "Error"
-    error_log.error("%s handling request %s", label, target.decode("latin-1"), exc_info=exc)
+    path = target.decode("latin-1")
+    if isinstance(exc, AppProtocolError):
+        # The violation on the entry's first line, where a log search finds it; the traceback
+        # still shows the app's call that made it.
+        error_log.error(
+            "App broke the %s contract handling request %s: %s", interface, path, exc, exc_info=exc
+        )
+    else:
+        error_log.error("Error handling request %s", path, exc_info=exc)
 
 
 class ServerState:
@@ -185,14 +191,18 @@ class ConnectionPolicy:
     def send_response(self, head: ResponseHead, body: bytes) -> bytes:
         """A whole response's bytes: head, body and end in one."""
         server = self._server
-        data = self.http.send_response(head, server.stamp, server.draining, body)
-        self._sent = len(body)
+        http = self.http
+        data = http.send_response(head, server.stamp, server.draining, body)
+        # A body the response cannot carry (HEAD, 204, 304) is dropped, and not logged as sent.
+        self._sent = len(body) if http.carries_body else 0
         return data
 
     def send_body(self, data: bytes) -> bytes:
         """A framed piece of the response body."""
-        self._sent += len(data)
-        return self.http.send_body(data)
+        out = self.http.send_body(data)
+        if out:  # b"" when the response carries no body (HEAD, 204, 304): nothing was sent
+            self._sent += len(data)
+        return out
 
     def send_end(self, trailers: tuple[Header, ...] | list[Header] = ()) -> bytes:
         """The end of the response body."""
@@ -206,8 +216,10 @@ class ConnectionPolicy:
     def frame_file(self, count: int) -> tuple[bytes, bytes] | None:
         """The bytes around `count` raw body bytes sent from a file (zero-copy), or None
         when the response carries no body (HEAD, 204, 304)."""
-        self._sent += count
-        return self.http.frame_raw_body(count)
+        frame = self.http.frame_raw_body(count)
+        if frame is not None:
+            self._sent += count
+        return frame
 
     def finish(self, now: float) -> None:
         """The response is complete: log it."""

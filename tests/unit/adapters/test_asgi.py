@@ -447,9 +447,9 @@ def test_a_message_after_the_response_is_logged_as_a_broken_contract(
     exchange = run(sending(START, body(), body()))
     assert exchange.complete and exchange.failures == []
     [record] = errors(caplog)
-    assert record.getMessage() == "App broke the ASGI contract handling request /"
     exc = record.exc_info[1] if record.exc_info else None
     assert isinstance(exc, AppProtocolError)
+    assert record.getMessage() == f"App broke the ASGI contract handling request /: {exc}"
     assert "'http.response.body' sent after the response was complete" in str(exc)
 
 

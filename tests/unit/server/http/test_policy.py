@@ -563,7 +563,9 @@ def test_fail_names_a_broken_contract(caplog: pytest.LogCaptureFixture) -> None:
         data = conn.fail(AppProtocolError("write() before start_response()"), "ASGI", ACCEPTED)
     assert data is not None and data.startswith(b"HTTP/1.1 500 ")
     [record] = error_records(caplog)
-    assert record.getMessage() == "App broke the ASGI contract handling request /p?q=1"
+    assert record.getMessage() == (
+        "App broke the ASGI contract handling request /p?q=1: write() before start_response()"
+    )
     assert access_lines(caplog) == []  # the access log is off
 
 
@@ -599,7 +601,7 @@ def test_an_app_error_without_a_request_names_none(caplog: pytest.LogCaptureFixt
     ("exc", "message"),
     [
         (ValueError("x"), "Error handling request /caf\xe9"),
-        (AppProtocolError("bad"), "App broke the WSGI contract handling request /caf\xe9"),
+        (AppProtocolError("bad"), "App broke the WSGI contract handling request /caf\xe9: bad"),
     ],
 )
 def test_log_app_error_logs_the_target_with_the_traceback(
@@ -687,6 +689,37 @@ def test_frame_file_without_a_body_is_none() -> None:
     conn = handling(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
     conn.send_head(ResponseHead(200, ((b"Content-Length", b"3"),)))
     assert conn.frame_file(3) is None  # HEAD: the file's bytes are not sent
+
+
+HEAD = b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"
+NO_CONTENT = b"GET /gone HTTP/1.1\r\nHost: a\r\n\r\n"
+
+
+@pytest.mark.parametrize("how", ["whole", "pieces", "file"])
+@pytest.mark.parametrize(("request_bytes", "status"), [(HEAD, 200), (NO_CONTENT, 204)])
+def test_a_response_without_a_body_logs_no_body_bytes(
+    caplog: pytest.LogCaptureFixture, how: str, request_bytes: bytes, status: int
+) -> None:
+    """The app's body for HEAD or a 204 is dropped: the log says what went out (like
+    gunicorn and Apache), not what the app produced."""
+    conn = handling(request_bytes)
+    conn.begin(ACCEPTED)
+    assert conn.http.next_event() == EndOfMessage()
+    head = ResponseHead(status, ((b"Content-Length", b"5"),) if status == 200 else ())
+    if how == "whole":
+        assert conn.send_response(head, b"hello").endswith(b"\r\n\r\n")
+    elif how == "pieces":
+        conn.send_head(head)
+        assert conn.send_body(b"hello") == b""
+        conn.send_end()
+    else:
+        conn.send_head(head)
+        assert conn.frame_file(5) is None
+        conn.send_end()
+    with caplog.at_level(logging.INFO, logger="beemo.access"):
+        conn.finish(ACCEPTED)
+    [line] = access_lines(caplog)
+    assert f'HTTP/1.1" {status} 0 ' in line
 
 
 def test_a_chunked_response_logs_its_body_bytes(caplog: pytest.LogCaptureFixture) -> None:
