@@ -26,6 +26,7 @@ from typing import Any
 
 from beemo.config import Config
 from beemo.errors import AppProtocolError, ClientDisconnected, ProtocolError
+from beemo.server.aio_files import copy_file
 from beemo.server.aio_websocket import WebSocketProtocol
 from beemo.server.events import READ, WRITE
 from beemo.server.http.connection import HTTPConnection
@@ -51,7 +52,6 @@ _monotonic = time.monotonic
 # The adapter: `connect(server, client)` once per connection, `handler(request, exchange,
 # state)` is the coroutine run as one task per request.
 AsyncHandler = Callable[[RequestHead, AsyncExchange, Any], Coroutine[Any, Any, None]]
-_FILE_PIECE = 1 << 18  # bytes read at a time when a file cannot be sent zero-copy
 # Bodies up to this size are joined with their head into one write; bigger ones are not copied.
 _JOIN_LIMIT = 16384
 
@@ -315,28 +315,35 @@ class HTTPProtocol(asyncio.Protocol):
         self._complete()
 
     def send_file(self, fd: int, offset: int, count: int, more: bool) -> Awaitable[None] | None:
-        if self._disconnected or self._transport is None or self._transport.is_closing():
-            raise ClientDisconnected("the client closed the connection")
+        self._writable()
         if count < 0:
             count = max(0, os.fstat(fd).st_size - offset)
         head = self._head
+        first = b""
         if head is not None:
             self._head = None
-            self._transport.write(self.policy.send_head(head, -1 if more else count))
-        return self._send_file(fd, offset, count, more)
+            first = self.policy.send_head(head, -1 if more else count)
+        return self._send_file(first, fd, offset, count, more)
 
-    async def _send_file(self, fd: int, offset: int, count: int, more: bool) -> None:
+    async def _send_file(self, first: bytes, fd: int, offset: int, count: int, more: bool) -> None:
         transport = self._transport
         assert transport is not None
         frame = self.policy.frame_file(count)
         if frame is not None and count:
             before, after = frame
-            if before:
-                transport.write(before)
-            if await self._copy_file(fd, offset, count) < count:
+            try:
+                sent = await copy_file(
+                    self._loop, transport, fd, offset, count, first + before, self._writable
+                )
+            except ConnectionError as exc:  # the client reset the connection mid-file
+                self._disconnect()
+                raise ClientDisconnected("the client closed the connection") from exc
+            if sent < count:
                 raise AppProtocolError("the file is shorter than the bytes it was to send")
             if after:
                 transport.write(after)
+        elif first:
+            transport.write(first)
         if not more:
             end = self.policy.send_end()
             if end:
@@ -345,33 +352,16 @@ class HTTPProtocol(asyncio.Protocol):
         elif self._writing_paused:
             await self._drained()
 
-    async def _copy_file(self, fd: int, offset: int, count: int) -> int:
+    def _writable(self) -> Awaitable[None] | None:
+        """None when the app's output may go on, a future while the client is slow to read.
+
+        Raises:
+            ClientDisconnected: the client is gone.
+        """
         transport = self._transport
-        assert transport is not None
-        with open(fd, "rb", closefd=False) as file:
-            try:
-                return await self._loop.sendfile(transport, file, offset, count, fallback=False)
-            except (NotImplementedError, asyncio.SendfileNotAvailableError, AttributeError):
-                pass  # uvloop, TLS, or not a regular file: read and write
-            except ConnectionError as exc:  # the client reset the connection mid-file
-                self._disconnect()
-                raise ClientDisconnected("the client closed the connection") from exc
-            file.seek(offset)
-            sent = 0
-            while sent < count:
-                if self._disconnected or transport.is_closing():
-                    raise ClientDisconnected("the client closed the connection")
-                piece = file.read(min(_FILE_PIECE, count - sent))
-                if not piece:
-                    break
-                transport.write(piece)
-                sent += len(piece)
-                if self._writing_paused:
-                    await self._drained()
-            # Where loop.sendfile leaves it, just past what was sent (not at the read-ahead):
-            # a zerocopysend without an offset continues from there, on either loop.
-            os.lseek(fd, offset + sent, os.SEEK_SET)
-            return sent
+        if self._disconnected or transport is None or transport.is_closing():
+            raise ClientDisconnected("the client closed the connection")
+        return self._drained() if self._writing_paused else None
 
     def _drained(self) -> asyncio.Future[None]:
         drain = self._drain

@@ -8,7 +8,8 @@ where it need not be.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,9 +56,11 @@ class RecordingTransport(asyncio.Transport):
         return b"".join(b"".join(call) for call in self.calls)
 
 
-def serve(respond: Any) -> tuple[RecordingTransport, list[list[bytes]]]:
+def serve(
+    respond: Any, new_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
+) -> tuple[RecordingTransport, list[list[bytes]]]:
     """One GET served by `respond(exchange)` on a real loop; the transport's write calls."""
-    loop = asyncio.new_event_loop()
+    loop = new_loop()
     done: asyncio.Future[None] = loop.create_future()
 
     async def handler(request: RequestHead, exchange: AsyncExchange, base: Any) -> None:
@@ -133,3 +136,49 @@ def test_the_wire_holds_exactly_one_response(size: int) -> None:
     head, _, body = wire.partition(b"\r\n\r\n")
     assert f"content-length: {size}".encode() in head
     assert body == data
+
+
+uvloop = pytest.importorskip("uvloop")
+
+
+@pytest.mark.parametrize("size", [1, 1 << 20])
+def test_a_file_read_and_written_goes_out_with_its_head_in_the_first_write(
+    tmp_path: Path, size: int
+) -> None:
+    """uvloop has no loop.sendfile: the head leaves with the file's first piece, and the
+    file's offset ends just past the bytes sent."""
+    path = tmp_path / "f"
+    path.write_bytes(b"z" * size + b"tail")
+    with path.open("rb") as file:
+        fd = file.fileno()
+
+        async def respond(exchange: AsyncExchange) -> None:
+            exchange.send_head(TEXT)
+            result = exchange.send_file(fd, 0, size, False)
+            if result is not None:
+                await result
+
+        transport, calls = serve(respond, uvloop.new_event_loop)
+        assert file.tell() == size
+    assert len(calls[0]) == 2 and calls[0][0].startswith(b"HTTP/1.1 200 OK\r\n")
+    head, _, body = transport.wire().partition(b"\r\n\r\n")
+    assert f"content-length: {size}".encode() in head and body == b"z" * size
+
+
+def test_a_file_on_asyncio_without_sendfile_still_goes_out_whole(tmp_path: Path) -> None:
+    """asyncio tries loop.sendfile first (it refuses this transport), then reads and writes."""
+    path = tmp_path / "f"
+    path.write_bytes(b"0123456789")
+    with path.open("rb") as file:
+        fd = file.fileno()
+
+        async def respond(exchange: AsyncExchange) -> None:
+            exchange.send_head(TEXT)
+            result = exchange.send_file(fd, 2, 5, False)
+            if result is not None:
+                await result
+
+        transport, _ = serve(respond)
+        assert file.tell() == 7
+    head, _, body = transport.wire().partition(b"\r\n\r\n")
+    assert b"content-length: 5" in head and body == b"23456"
